@@ -1,0 +1,112 @@
+"""Exact parameter counts and FLOPs, measured on the meta device (no memory, no weights)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import AutoModel, PretrainedConfig
+
+from ..adapters import get_adapter
+from ..architecture import Architecture
+
+
+@dataclass(frozen=True)
+class StaticCost:
+    """Exact size and compute of one architecture.
+
+    ``params`` counts every (shared-once) parameter of the base ``AutoModel``; ``effective_params`` leaves out
+    the ``nn.Embedding`` tables, as the Bort paper does; ``flops`` is one forward pass at the counter's batch
+    size and sequence length, as ``torch.utils.flop_counter`` counts it (a multiply-add is 2 FLOPs).
+    """
+
+    params: int
+    effective_params: int
+    flops: int
+
+    def __add__(self, other: "StaticCost") -> "StaticCost":
+        return StaticCost(*(a + b for a, b in zip(self._values(), other._values())))
+
+    def __sub__(self, other: "StaticCost") -> "StaticCost":
+        return StaticCost(*(a - b for a, b in zip(self._values(), other._values())))
+
+    def __mul__(self, factor: int) -> "StaticCost":
+        return StaticCost(*(a * factor for a in self._values()))
+
+    def _values(self) -> tuple[int, int, int]:
+        return (self.params, self.effective_params, self.flops)
+
+
+def build_on_meta(config: PretrainedConfig) -> nn.Module:
+    """The base ``AutoModel`` of ``config`` with every tensor on the meta device."""
+    with torch.device("meta"):
+        return AutoModel.from_config(config)
+
+
+def parameter_counts(model: nn.Module) -> tuple[int, int]:
+    """(total, non-embedding) parameter counts; shared parameters count once."""
+    total = sum(p.numel() for p in model.parameters())
+    embedding_params = {id(p): p.numel() for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    return total, total - sum(embedding_params.values())
+
+
+def count_flops(model: nn.Module, batch_size: int, seq_len: int) -> FlopCounterMode:
+    """Run one forward pass of ``model`` on meta inputs under a FLOP counter and return the counter.
+
+    Meta tensors have no values, and some families read values on the way: most build their attention
+    mask from the mask's values, so only ``input_ids`` is passed first (a mask of ones changes no FLOP
+    count); others (DeBERTa) check ``input_ids`` for padding when no mask is given, so they get one.
+    """
+    input_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device="meta")
+    for inputs in ({"input_ids": input_ids}, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}):
+        counter = FlopCounterMode(display=False)
+        try:
+            with counter, torch.no_grad():
+                model(**inputs)
+        except RuntimeError as error:
+            if "meta" not in str(error):
+                raise
+            last_error = error
+            continue
+        return counter
+    raise RuntimeError(f"Cannot count the FLOPs of {type(model).__name__} on the meta device: {last_error}")
+
+
+def measure_static_cost(config: PretrainedConfig, batch_size: int, seq_len: int) -> StaticCost:
+    """Instantiate ``config`` on the meta device and count it directly."""
+    model = build_on_meta(config)
+    params, effective = parameter_counts(model)
+    return StaticCost(params, effective, count_flops(model, batch_size, seq_len).get_total_flops())
+
+
+class StaticCostCounter:
+    """Counts every architecture of one parent's family, fast and exactly.
+
+    Blocks of one architecture all have the same shape, so counts are affine in depth: each width setting is
+    counted at depths 1 and 2 and extended linearly. The counter checks that on the parent at construction
+    (extended vs. directly counted) and counts every architecture directly where the check fails.
+    """
+
+    def __init__(self, parent: PretrainedConfig, *, batch_size: int = 1, seq_len: int = 128) -> None:
+        self.parent = parent
+        self.adapter = get_adapter(parent)
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self._measure = lru_cache(maxsize=None)(self._measure_uncached)
+        parent_arch = self.adapter.read(parent)
+        self.depth_affine = parent_arch.depth < 3 or self._extended(parent_arch) == self._measure(parent_arch)
+
+    def __call__(self, arch: Architecture) -> StaticCost:
+        if self.depth_affine and arch.depth > 2:
+            return self._extended(arch)
+        return self._measure(arch)
+
+    def _extended(self, arch: Architecture) -> StaticCost:
+        one, two = self._measure(replace(arch, depth=1)), self._measure(replace(arch, depth=2))
+        return one + (two - one) * (arch.depth - 1)
+
+    def _measure_uncached(self, arch: Architecture) -> StaticCost:
+        return measure_static_cost(self.adapter.write(self.parent, arch), self.batch_size, self.seq_len)

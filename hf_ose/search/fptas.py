@@ -1,0 +1,184 @@
+"""The search strategies: the FPTAS (an epsilon-Pareto set with few error evaluations) and the paper's
+interval strategy, over candidates whose size ``p`` and cost ``i`` are known and whose error is expensive.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..architecture import MONOTONE_PARAMETERS, Architecture
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture with its cheap objectives: size ``p`` and inference cost ``i`` (both positive)."""
+
+    arch: Architecture
+    p: float
+    i: float
+
+
+@dataclass
+class SearchOutcome:
+    """What a strategy evaluated, skipped and returned (indices into the candidate list)."""
+
+    errors: dict[int, float] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    covered_by: dict[int, int] = field(default_factory=dict)
+    front: list[int] = field(default_factory=list)
+    evaluation_bound: int = 0
+
+    @property
+    def evaluations(self) -> int:
+        """Error evaluations spent (failed ones included)."""
+        return len(self.errors) + len(self.failed)
+
+
+Evaluate = Callable[[int], float]
+
+
+def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -> SearchOutcome:
+    """An epsilon-approximate Pareto front over (p, i, e), evaluating e as rarely as the guarantee allows.
+
+    **Assumption (monotonicity).** If y dominates x in the architecture order (``Architecture.dominates``:
+    at least as deep, wide and with as large a feed-forward layer, equal elsewhere) then e(y) <= e(x).
+
+    **Guarantee.** Under that assumption, every candidate x whose evaluation did not fail is covered by a
+    returned y with p(y) <= (1+eps) p(x), i(y) <= (1+eps) i(x) and e(y) <= e(x). The guarantee is relative to
+    ``evaluate`` as given (e.g. a surrogate at a fixed number of steps), not to fully trained models.
+
+    **How.** Candidates are visited so that every candidate comes after those that dominate it. LB(x), the
+    largest error among evaluated candidates dominating x, is a lower bound on e(x). x is skipped when some
+    evaluated z has p(z) <= (1+eps) p(x), i(z) <= (1+eps) i(x) and e(z) <= LB(x); otherwise it is evaluated.
+    The non-dominated set of the evaluated candidates is returned. A candidate whose error is not finite is
+    recorded in ``failed`` and takes no further part (it neither bounds nor covers others).
+
+    **Cost.** Put each candidate in the cell (floor(log_{1+eps} p), floor(log_{1+eps} i)). Two candidates of
+    one cell where one dominates the other are never both evaluated, so evaluations are at most the sum over
+    cells of the cell's width (its largest set of mutually non-dominating candidates):
+    O(log P log I / eps^2) cells times the width of the order, and ``evaluate`` is called at most that often.
+    (A failed evaluation, see below, can add to that count.) The bookkeeping is O(n^2) comparisons. As eps -> 0 nothing is skipped that is not weakly dominated in
+    (p, i, e), so the exact front is returned.
+    """
+    _check_epsilon(epsilon)
+    outcome = SearchOutcome(evaluation_bound=evaluation_bound(candidates, epsilon))
+    n = len(candidates)
+    p = np.array([c.p for c in candidates], dtype=float)
+    i = np.array([c.i for c in candidates], dtype=float)
+    monotone = np.array([[getattr(c.arch, name) for name in MONOTONE_PARAMETERS] for c in candidates], dtype=float)
+    kinds = {kind: k for k, kind in enumerate(sorted({_non_monotone(c.arch) for c in candidates}, key=str))}
+    others = np.array([kinds[_non_monotone(c.arch)] for c in candidates])
+    evaluated = np.zeros(n, dtype=bool)
+    errors = np.full(n, np.inf)
+    for x in _dominators_first(candidates):
+        dominators = evaluated & (others == others[x]) & np.all(monotone >= monotone[x], axis=1)
+        if dominators.any():
+            lower_bound = errors[dominators].max()
+            covers = evaluated & (p <= (1 + epsilon) * p[x]) & (i <= (1 + epsilon) * i[x]) & (errors <= lower_bound)
+            if covers.any():
+                outcome.covered_by[x] = int(np.flatnonzero(covers)[np.argmin(errors[covers])])
+                continue
+        error = _evaluate_safely(evaluate, x, outcome)
+        if error is not None:
+            evaluated[x], errors[x] = True, error
+    outcome.front = pareto_indices(candidates, outcome.errors)
+    return outcome
+
+
+def interval_strategy(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -> SearchOutcome:
+    """The FPTAS paper's own variant, for comparison: sort by p, cut into ceil(1/eps) intervals of equal
+    count, evaluate the cheapest (lowest i) candidate of each, return the non-dominated evaluated ones.
+
+    It offers no coverage guarantee; ``evaluation_bound`` is its exact count, ceil(1/eps).
+    """
+    _check_epsilon(epsilon)
+    order = sorted(range(len(candidates)), key=lambda k: (candidates[k].p, candidates[k].i, candidates[k].arch))
+    intervals = np.array_split(np.array(order), min(len(order), math.ceil(1 / epsilon)))
+    outcome = SearchOutcome(evaluation_bound=len(intervals))
+    for interval in intervals:
+        chosen = min(interval.tolist(), key=lambda k: (candidates[k].i, candidates[k].p, candidates[k].arch))
+        _evaluate_safely(evaluate, chosen, outcome)
+    outcome.front = pareto_indices(candidates, outcome.errors)
+    return outcome
+
+
+STRATEGIES: dict[str, Callable[[Sequence[Candidate], Evaluate, float], SearchOutcome]] = {
+    "fptas": fptas,
+    "interval": interval_strategy,
+}
+
+
+def pareto_indices(candidates: Sequence[Candidate], errors: dict[int, float]) -> list[int]:
+    """The indices in ``errors`` not dominated in (p, i, e); among exact ties, the first index is kept."""
+    points = sorted(errors, key=lambda k: (candidates[k].p, candidates[k].i, errors[k], k))
+    front: list[int] = []
+    for k in points:
+        c = candidates[k]
+        if not any(
+            candidates[f].p <= c.p and candidates[f].i <= c.i and errors[f] <= errors[k] for f in front
+        ):
+            front.append(k)
+    return front
+
+
+def evaluation_bound(candidates: Sequence[Candidate], epsilon: float) -> int:
+    """Sum over (p, i) cells of the cell's width in the architecture order (see :func:`fptas`)."""
+    cells: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for k, c in enumerate(candidates):
+        cells[(_cell(c.p, epsilon), _cell(c.i, epsilon))].append(k)
+    return sum(_width([candidates[k].arch for k in members]) for members in cells.values())
+
+
+# ---- helpers ---------------------------------------------------------------------------------------------
+def _check_epsilon(epsilon: float) -> None:
+    if not (isinstance(epsilon, (int, float)) and 0 < epsilon <= 1):
+        raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}: e.g. 0.1 for a front within 10%.")
+
+
+def _evaluate_safely(evaluate: Evaluate, k: int, outcome: SearchOutcome) -> float | None:
+    """Evaluate candidate k; a non-finite error is recorded as a failure and the search goes on."""
+    error = float(evaluate(k))
+    if not math.isfinite(error):
+        outcome.failed[k] = f"non-finite error {error}"
+        return None
+    outcome.errors[k] = error
+    return error
+
+
+def _non_monotone(arch: Architecture) -> tuple:
+    return tuple(v for name, v in vars(arch).items() if name not in MONOTONE_PARAMETERS)
+
+
+def _dominators_first(candidates: Sequence[Candidate]) -> list[int]:
+    """A visiting order in which every candidate comes after all candidates that dominate it."""
+    maxima = [max(getattr(c.arch, name) for c in candidates) for name in MONOTONE_PARAMETERS]
+    def size(k: int) -> float:
+        return sum(getattr(candidates[k].arch, name) / top for name, top in zip(MONOTONE_PARAMETERS, maxima))
+    return sorted(range(len(candidates)), key=lambda k: (-size(k), -candidates[k].p, -candidates[k].i, candidates[k].arch))
+
+
+def _cell(value: float, epsilon: float) -> int:
+    return math.floor(math.log(value) / math.log1p(epsilon) + 1e-9)
+
+
+def _width(archs: list[Architecture]) -> int:
+    """The largest set of mutually non-dominating architectures (Dilworth: n minus a maximum matching)."""
+    n = len(archs)
+    above = [[j for j in range(n) if j != k and archs[j] != archs[k] and archs[j].dominates(archs[k])] for k in range(n)]
+    match: dict[int, int] = {}
+
+    def augment(k: int, seen: set[int]) -> bool:
+        for j in above[k]:
+            if j not in seen:
+                seen.add(j)
+                if j not in match or augment(match[j], seen):
+                    match[j] = k
+                    return True
+        return False
+
+    return n - sum(augment(k, set()) for k in range(n))
