@@ -180,7 +180,11 @@ class ArchitectureSpace:
             return [None]
         if self.grid.kv_heads is not None:
             return list(self.grid.kv_heads)
-        return [max(1, heads // (parent.heads // parent.kv_heads))]
+        group = parent.heads // parent.kv_heads
+        if heads % group:
+            self.dropped["heads not a multiple of the parent's query heads per kv head"] += 1
+            return []
+        return [heads // group]
 
     @staticmethod
     def _invalid_reason(arch: Architecture) -> str | None:

@@ -1,0 +1,114 @@
+"""The ``hf-ose`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from .errors import HfOseError
+from .front import ParetoFront
+from .hardware import cpu_description
+from .io import ensure_writable_folder
+from .parent import PRESETS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-ose", description="Optimal subarchitecture extraction for transformers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    extract = commands.add_parser(
+        "extract", help="Pareto-optimal variants of a parent over (parameters, latency, error).",
+        description="Search a parent's architecture space and write the Pareto front.",
+    )
+    extract.add_argument("parent", help=f"a local model folder, a Hub id, or a preset: {', '.join(PRESETS)}")
+    extract.add_argument("--space", default="auto", help="'auto' (derived from the parent), 'bort', or a JSON grid file")
+    extract.add_argument("--epsilon", type=float, default=0.1, help="approximation factor in (0, 1] (default 0.1)")
+    extract.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs and latency (default 128)")
+    extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
+    extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
+    extract.add_argument("--strategy", choices=("fptas", "interval"), default="fptas")
+    extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")
+    extract.add_argument("--cache-dir", default=None, help="search cache (default OUT/cache; re-running resumes)")
+    extract.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.simplefilter("default", UserWarning)
+    try:
+        return _extract(args)
+    except (HfOseError, ValueError) as error:
+        print(f"hf-ose: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from .extractor import Objectives, OSEExtractor
+    from .objectives.latency import LatencySettings
+
+    out = ensure_writable_folder(args.out)
+    objectives = Objectives(
+        latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads),
+        latency_samples=args.latency_samples,
+    )
+    extractor = OSEExtractor(
+        args.parent, space=args.space, epsilon=args.epsilon, objectives=objectives,
+        cache_dir=args.cache_dir or out / "cache", strategy=args.strategy,
+    )
+    print(f"Parent: {args.parent} ({extractor.parent.model_type}, {extractor.space.parent_architecture})")
+    print(f"Space: {len(extractor.space)} valid candidates, dropped {dict(extractor.space.dropped) or 'none'}")
+    print(f"CPU: {cpu_description()}")
+    print(extractor.abnc_report())
+    front = extractor.extract(progress=not args.quiet)
+    print()
+    print(format_front(front))
+    front.to_json(out / "front.json")
+    front.to_csv(out / "front.csv")
+    front.plot(out / "front.png")
+    front.save_pretrained(out / "configs")
+    print(f"\nWrote {out}/front.json, front.csv, front.png and configs/ ({len(front)} config folders).")
+    return 0
+
+
+def format_front(front: ParetoFront) -> str:
+    """The front as a terminal table, the W-best point marked, with how the numbers were obtained."""
+    best = front.best("w")
+    info = front.info
+    header = f"{'':2}{'architecture':<28}{'params':>10}{'non-emb':>10}{'GFLOPs':>9}{'latency ms':>13}{'error':>9}{'W':>8}"
+    lines = [header, "-" * len(header)]
+    for point in front.points:
+        marker = "*" if point is best else ""
+        source = "" if point.latency_source == "measured" else "~"
+        lines.append(
+            f"{marker:2}{str(point.architecture):<28}{point.params / 1e6:>9.1f}M{point.effective_params / 1e6:>9.1f}M"
+            f"{point.flops / 1e9:>9.2f}{source + f'{point.latency_ms:.1f}':>13}{point.error:>9.4f}"
+            f"{point.w(front.reference):>8.4f}"
+        )
+    latency = info["latency"]
+    lines += [
+        "",
+        f"* W-best: {best.architecture}  ({best.params / 1e6:.1f}M parameters, {best.latency_ms:.1f} ms, "
+        f"{front.reference.latency_ms / best.latency_ms:.1f}x faster than the parent)",
+        f"Front: {len(front)} points from {info['candidates']} candidates; {info['evaluations']} error evaluations "
+        f"(bound {info['evaluation_bound']}, {info['cached_evaluations']} from the cache), epsilon={info['epsilon']}, "
+        f"strategy={info['strategy']}, {info['seconds']} s.",
+        f"Latency: {latency['measured']} measured, the rest predicted (~); predictor held-out error "
+        f"mean {100 * latency['held_out_mean_relative_error']:.1f}%, worst {100 * latency['held_out_max_relative_error']:.1f}% "
+        f"(batch {latency['batch_size']}, sequence {latency['seq_len']}, {latency['threads']} threads, {latency['runtime']}).",
+    ]
+    if info["error_is_prior"]:
+        lines.append(
+            f"Errors are PRIOR ESTIMATES ({info['error_objective']}): no weights or data were used. "
+            "Plug in a measured error objective to rank depth against width."
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""``OSEExtractor``: any AutoModel config in, Pareto-optimal ``PretrainedConfig`` variants out."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+from transformers import PretrainedConfig
+
+from .abnc import ABnCReport, abnc_report
+from .architecture import Architecture
+from .front import ParetoFront, ParetoPoint, ReferencePoint
+from .objectives.counting import StaticCost, StaticCostCounter
+from .objectives.error import ErrorObjective, as_error_objective
+from .objectives.latency import LatencySettings, measure_latency
+from .objectives.latency_model import LatencyModel
+from .parent import ParentSpec, load_parent_config
+from .search.cache import ScoreCache, digest
+from .search.fptas import STRATEGIES, Candidate, _check_epsilon
+from .space import ArchitectureSpace, GridSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Objectives:
+    """The three objectives' settings.
+
+    ``error``: an :class:`ErrorObjective` or any ``callable(config) -> float``; ``None`` is the data-free
+    prior. Inference cost is latency under ``latency``: measured on ``latency_samples`` candidates spread
+    over the FLOPs range (and on the parent), predicted for the rest. FLOPs use the same batch and length.
+    """
+
+    error: ErrorObjective | Callable[[PretrainedConfig], float] | None = None
+    latency: LatencySettings = field(default_factory=LatencySettings)
+    latency_samples: int = 12
+
+    def __post_init__(self) -> None:
+        if self.latency_samples < 3:
+            raise ValueError(f"latency_samples must be at least 3 (fit and held-out check), not {self.latency_samples}.")
+        self.error = as_error_objective(self.error)
+
+
+@dataclass(frozen=True)
+class CheapObjectives:
+    """Size, FLOPs and latency of every candidate (same order as ``archs``), before any error evaluation."""
+
+    archs: list[Architecture]
+    costs: list[StaticCost]
+    parent_cost: StaticCost
+    latency: LatencyModel
+    candidates: list[Candidate]
+
+
+class OSEExtractor:
+    """Optimal subarchitecture extraction over a parent's architecture space.
+
+    ``parent``: a ``PretrainedConfig``, a model, a local folder, a built-in preset (``hf_ose.PRESETS``) or a
+    Hub id. ``space``: ``"auto"`` (derived from the parent), ``"bort"``, a dict of parameter -> values, a
+    JSON file or a :class:`~hf_ose.space.Grid`. ``epsilon`` in (0, 1]: the front's approximation factor.
+    ``cache_dir``: where every scored candidate is recorded, so a killed search resumes where it stopped.
+    ``strategy``: ``"fptas"`` (the guarantee) or ``"interval"`` (the FPTAS paper's variant, no guarantee).
+    """
+
+    def __init__(
+        self,
+        parent: ParentSpec,
+        *,
+        space: GridSpec = None,
+        epsilon: float = 0.1,
+        objectives: Objectives | None = None,
+        cache_dir: str | Path | None = None,
+        strategy: str = "fptas",
+    ) -> None:
+        _check_epsilon(epsilon)
+        if strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
+        self.parent = load_parent_config(parent)
+        self.space = ArchitectureSpace(self.parent, space)
+        self.epsilon = epsilon
+        self.objectives = objectives or Objectives()
+        self.strategy = strategy
+        self.latency_settings = self.objectives.latency.resolved()
+        self.cache = ScoreCache(cache_dir, {"parent": parent_fingerprint(self.parent)})
+        self._cached_hits = 0
+        self._cheap: CheapObjectives | None = None
+        self._counter = StaticCostCounter(
+            self.parent, batch_size=self.latency_settings.batch_size, seq_len=self.latency_settings.seq_len
+        )
+
+    def abnc_report(self) -> ABnCReport:
+        """How the parent's parameters and FLOPs split into input layer, blocks and output layer."""
+        settings = self.latency_settings
+        return abnc_report(self.parent, batch_size=settings.batch_size, seq_len=settings.seq_len)
+
+    def cheap_objectives(self, progress: bool | None = None) -> CheapObjectives:
+        """Exact size and FLOPs of every candidate and the parent, and their latency (measured on a sample,
+        predicted for the rest). Computed once per extractor."""
+        if self._cheap is None:
+            disable = None if progress is None else not progress
+            archs = self.space.candidates
+            parent_arch = self.space.parent_architecture
+            costs = [self._counter(a) for a in tqdm(archs, desc="params and FLOPs", disable=disable)]
+            parent_cost = self._counter(parent_arch)
+            latency = self._latency_model(archs, costs, parent_arch, parent_cost, disable)
+            candidates = [Candidate(a, float(c.params), latency.latency_ms(k)) for k, (a, c) in enumerate(zip(archs, costs))]
+            self._cheap = CheapObjectives(archs, costs, parent_cost, latency, candidates)
+        return self._cheap
+
+    def extract(self, progress: bool | None = None) -> ParetoFront:
+        """Run the search and return the front. ``progress=None`` shows progress bars on a terminal only."""
+        started = time.perf_counter()
+        report = self.abnc_report()
+        if not report.holds:
+            warnings.warn(f"The AB^nC property does not hold for the parent: {report.reason}", stacklevel=2)
+        cheap = self.cheap_objectives(progress)
+        archs, costs, parent_cost, latency = cheap.archs, cheap.costs, cheap.parent_cost, cheap.latency
+        parent_arch = self.space.parent_architecture
+
+        bar = tqdm(desc="error evaluations", disable=None if progress is None else not progress, unit="eval")
+        outcome = STRATEGIES[self.strategy](cheap.candidates, lambda k: self._error(archs[k], bar), self.epsilon)
+        bar.close()
+
+        error_objective = self.objectives.error
+        points = [
+            ParetoPoint(
+                config=self.space.config(archs[k]),
+                architecture=archs[k],
+                params=costs[k].params,
+                effective_params=costs[k].effective_params,
+                flops=costs[k].flops,
+                latency_ms=latency.latency_ms(k),
+                error=outcome.errors[k],
+                latency_source=latency.source(k),
+                error_source=("prior: " if error_objective.is_prior else "measured: ") + error_objective.name,
+            )
+            for k in outcome.front
+        ]
+        reference = ReferencePoint(parent_cost.params, latency.parent_latency_ms)
+        info = {
+            "parent": {"model_type": self.parent.model_type, "architecture": parent_arch.as_dict(),
+                       "params": parent_cost.params, "effective_params": parent_cost.effective_params,
+                       "flops": parent_cost.flops},
+            "epsilon": self.epsilon,
+            "strategy": self.strategy,
+            "candidates": len(archs),
+            "dropped": dict(self.space.dropped),
+            "grid": self.space.grid.to_dict(),
+            "evaluations": outcome.evaluations,
+            "evaluation_bound": outcome.evaluation_bound,
+            "cached_evaluations": self._cached_hits,
+            "failed": {str(archs[k]): reason for k, reason in outcome.failed.items()},
+            "error_objective": error_objective.name,
+            "error_is_prior": error_objective.is_prior,
+            "latency": latency.report(),
+            "abnc": report.to_dict(),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        for arch, reason in info["failed"].items():
+            logger.warning("Candidate %s failed: %s; the search went on without it.", arch, reason)
+        return ParetoFront(points=points, reference=reference, info=info)
+
+    # ---- objectives through the cache --------------------------------------------------------------------
+    def _error(self, arch: Architecture, bar: tqdm) -> float:
+        objective = self.objectives.error
+        fingerprint = objective.fingerprint()
+        record = self.cache.get("error", fingerprint, arch)
+        if record is not None:
+            self._cached_hits += 1
+            bar.update()
+            return float(record["value"])
+        started = time.perf_counter()
+        try:
+            value = float(objective(self.space.config(arch)))
+        except Exception as error:
+            error.add_note(f"while evaluating the error of candidate {arch}")
+            raise
+        self.cache.put("error", fingerprint, arch, value, seconds=round(time.perf_counter() - started, 3))
+        bar.update()
+        return value
+
+    def _latency_model(
+        self, archs: list[Architecture], costs: list[StaticCost], parent_arch: Architecture,
+        parent_cost: StaticCost, disable: bool | None,
+    ) -> LatencyModel:
+        settings = self.latency_settings
+        fingerprint = settings.fingerprint()
+
+        def measure(arch: Architecture) -> float:
+            record = self.cache.get("latency", fingerprint, arch)
+            if record is None:
+                value = measure_latency(self.space.config(arch), settings).median_ms
+                self.cache.put("latency", fingerprint, arch, value)
+                return value
+            return float(record["value"])
+
+        return LatencyModel.build(
+            archs, costs, parent_arch, parent_cost, settings,
+            measure=measure, samples=self.objectives.latency_samples, disable_progress=disable,
+        )
+
+
+def parent_fingerprint(config: PretrainedConfig) -> str:
+    """A digest of the parent's config, ignoring bookkeeping fields (library version, local paths)."""
+    values = {k: v for k, v in config.to_dict().items() if k != "transformers_version" and not k.startswith("_")}
+    return digest(values)
