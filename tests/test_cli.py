@@ -1,0 +1,49 @@
+import json
+import re
+
+import pytest
+from transformers import AutoConfig
+
+from hf_ose.cli import main
+
+
+def test_extract_writes_the_front_and_says_errors_are_prior_estimates(tmp_path, capsys):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"depth": [1, 2, 3], "hidden": [256, 512], "intermediate": [512, 1024]}))
+    out = tmp_path / "out"
+    code = main(["extract", "bert-base-uncased", "--space", str(grid), "--epsilon", "0.5", "--seq-len", "16",
+                 "--latency-samples", "4", "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "PRIOR ESTIMATES" in printed and "* W-best:" in printed and "AB^nC" in printed and "CPU:" in printed
+    front = json.loads((out / "front.json").read_text())
+    assert len(front["points"]) >= 1 and front["info"]["epsilon"] == 0.5
+    assert (out / "front.csv").exists() and (out / "front.png").exists() and (out / "cache" / "scores.jsonl").exists()
+    folders = sorted((out / "configs").iterdir())
+    assert len(folders) == len(front["points"])
+    assert AutoConfig.from_pretrained(folders[0]).model_type == "bert"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--epsilon", "2"], r"epsilon must be in \(0, 1\]"),
+        (["--space", "no-such-grid"], "Unknown space 'no-such-grid'"),
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_message(tmp_path, capsys, arguments, message):
+    assert main(["extract", "bert-base-uncased", "--out", str(tmp_path), *arguments]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_unwritable_output_folder_is_reported_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["extract", "bert-base-uncased", "--out", str(blocker / "out")]) == 2
+    assert "Cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_unreachable_hub_id_exits_with_advice(tmp_path, capsys):
+    assert main(["extract", "someone/private-model", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "Could not load 'someone/private-model'" in err and "local folder" in err and "roberta-large" in err
