@@ -7,13 +7,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 from transformers import PretrainedConfig
 
 from .abnc import ABnCReport, abnc_report
 from .architecture import Architecture
+from .executors import Executor, InProcessExecutor
 from .front import ParetoFront, ParetoPoint, ReferencePoint
 from .objectives.counting import StaticCost, StaticCostCounter
 from .objectives.error import ErrorObjective, as_error_objective
@@ -65,6 +66,10 @@ class OSEExtractor:
     JSON file or a :class:`~hf_ose.space.Grid`. ``epsilon`` in (0, 1]: the front's approximation factor.
     ``cache_dir``: where every scored candidate is recorded, so a killed search resumes where it stopped.
     ``strategy``: ``"fptas"`` (the guarantee) or ``"interval"`` (the FPTAS paper's variant, no guarantee).
+    ``executor``: where error evaluations run (:class:`~hf_ose.executors.InProcessExecutor` by default, a
+    :class:`~hf_ose.executors.LocalProcessExecutor`, or ``hf_ose.integrations.ray_executor.RayExecutor``);
+    ``batch_size`` candidates are scored together (default: the executor's worker count). For a given
+    ``batch_size`` the front is the same whichever executor scores it.
     """
 
     def __init__(
@@ -76,6 +81,8 @@ class OSEExtractor:
         objectives: Objectives | None = None,
         cache_dir: str | Path | None = None,
         strategy: str = "fptas",
+        executor: Executor | None = None,
+        batch_size: int | None = None,
     ) -> None:
         _check_epsilon(epsilon)
         if strategy not in STRATEGIES:
@@ -85,6 +92,8 @@ class OSEExtractor:
         self.epsilon = epsilon
         self.objectives = objectives or Objectives()
         self.strategy = strategy
+        self.executor = executor or InProcessExecutor()
+        self.batch_size = batch_size or self.executor.workers
         self.latency_settings = self.objectives.latency.resolved()
         self.cache = ScoreCache(cache_dir, {"parent": parent_fingerprint(self.parent)})
         self._cached_hits = 0
@@ -123,7 +132,10 @@ class OSEExtractor:
         parent_arch = self.space.parent_architecture
 
         bar = tqdm(desc="error evaluations", disable=None if progress is None else not progress, unit="eval")
-        outcome = STRATEGIES[self.strategy](cheap.candidates, lambda k: self._error(archs[k], bar), self.epsilon)
+        outcome = STRATEGIES[self.strategy](
+            cheap.candidates, lambda ks: self._errors([archs[k] for k in ks], bar), self.epsilon,
+            batch_size=self.batch_size,
+        )
         bar.close()
 
         error_objective = self.objectives.error
@@ -166,23 +178,29 @@ class OSEExtractor:
         return ParetoFront(points=points, reference=reference, info=info)
 
     # ---- objectives through the cache --------------------------------------------------------------------
-    def _error(self, arch: Architecture, bar: tqdm) -> float:
+    def _errors(self, archs: list[Architecture], bar: tqdm) -> Iterator[float]:
+        """Errors of ``archs`` in order: cached ones at once, the rest from the executor, each recorded in
+        the cache as soon as it arrives."""
         objective = self.objectives.error
         fingerprint = objective.fingerprint()
-        record = self.cache.get("error", fingerprint, arch)
-        if record is not None:
-            self._cached_hits += 1
-            bar.update()
-            return float(record["value"])
+        records = [self.cache.get("error", fingerprint, arch) for arch in archs]
+        missing = [arch for arch, record in zip(archs, records) if record is None]
         started = time.perf_counter()
-        try:
-            value = float(objective(self.space.config(arch)))
-        except Exception as error:
-            error.add_note(f"while evaluating the error of candidate {arch}")
-            raise
-        self.cache.put("error", fingerprint, arch, value, seconds=round(time.perf_counter() - started, 3))
-        bar.update()
-        return value
+        results = self.executor.map(objective, [self.space.config(arch) for arch in missing])
+        for arch, record in zip(archs, records):
+            if record is not None:
+                self._cached_hits += 1
+                value = float(record["value"])
+            else:
+                try:
+                    value = float(next(results))
+                except Exception as error:
+                    error.add_note(f"while evaluating the error of candidate {arch}")
+                    raise
+                self.cache.put("error", fingerprint, arch, value, seconds=round(time.perf_counter() - started, 3))
+                started = time.perf_counter()
+            bar.update()
+            yield value
 
     def _latency_model(
         self, archs: list[Architecture], costs: list[StaticCost], parent_arch: Architecture,

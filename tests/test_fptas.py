@@ -38,14 +38,15 @@ def problems(draw):
     return candidates, errors
 
 
-def run(strategy, candidates, errors, epsilon):
+def run(strategy, candidates, errors, epsilon, batch_size=1):
     calls = []
 
-    def evaluate(k):
-        calls.append(k)
-        return errors[k]
+    def evaluate(batch):
+        assert len(batch) <= batch_size or strategy is interval_strategy
+        calls.extend(batch)
+        return [errors[k] for k in batch]
 
-    return strategy(candidates, evaluate, epsilon), calls
+    return strategy(candidates, evaluate, epsilon, batch_size=batch_size), calls
 
 
 def covers(y, x, candidates, errors, epsilon):
@@ -54,10 +55,10 @@ def covers(y, x, candidates, errors, epsilon):
 
 
 @settings(max_examples=150, deadline=None)
-@given(problems(), st.floats(0.01, 1.0))
-def test_fptas_returned_set_epsilon_covers_every_candidate(problem, epsilon):
+@given(problems(), st.floats(0.01, 1.0), st.sampled_from([1, 1, 3]))
+def test_fptas_returned_set_epsilon_covers_every_candidate(problem, epsilon, batch_size):
     candidates, errors = problem
-    outcome, calls = run(fptas, candidates, errors, epsilon)
+    outcome, calls = run(fptas, candidates, errors, epsilon, batch_size)
     assert len(calls) == len(set(calls)) == outcome.evaluations
     assert set(outcome.front) <= set(outcome.errors)
     for x in range(len(candidates)):
@@ -65,10 +66,10 @@ def test_fptas_returned_set_epsilon_covers_every_candidate(problem, epsilon):
 
 
 @settings(max_examples=150, deadline=None)
-@given(problems(), st.floats(0.01, 1.0))
-def test_fptas_evaluations_never_exceed_the_stated_bound(problem, epsilon):
+@given(problems(), st.floats(0.01, 1.0), st.sampled_from([1, 1, 4]))
+def test_fptas_evaluations_never_exceed_the_stated_bound(problem, epsilon, batch_size):
     candidates, errors = problem
-    outcome, calls = run(fptas, candidates, errors, epsilon)
+    outcome, calls = run(fptas, candidates, errors, epsilon, batch_size)
     assert len(calls) <= outcome.evaluation_bound == evaluation_bound(candidates, epsilon) <= len(candidates)
 
 
@@ -102,7 +103,7 @@ def test_non_finite_error_is_reported_and_the_search_goes_on():
 @pytest.mark.parametrize("epsilon", [0, -0.1, 1.5, float("nan")])
 def test_epsilon_outside_the_unit_interval_is_refused(epsilon):
     with pytest.raises(ValueError, match=r"epsilon must be in \(0, 1\]"):
-        fptas([Candidate(Architecture(1, 1, 1, 1), 1, 1)], lambda k: 1.0, epsilon)
+        fptas([Candidate(Architecture(1, 1, 1, 1), 1, 1)], lambda ks: [1.0], epsilon)
 
 
 def test_interval_strategy_evaluates_one_candidate_per_interval():

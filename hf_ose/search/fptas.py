@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -39,10 +39,11 @@ class SearchOutcome:
         return len(self.errors) + len(self.failed)
 
 
-Evaluate = Callable[[int], float]
+#: Scores a batch of candidate indices, yielding one error per index, in order.
+Evaluate = Callable[[Sequence[int]], Iterable[float]]
 
 
-def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -> SearchOutcome:
+def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float, *, batch_size: int = 1) -> SearchOutcome:
     """An epsilon-approximate Pareto front over (p, i, e), evaluating e as rarely as the guarantee allows.
 
     **Assumption (monotonicity).** If y dominates x in the architecture order (``Architecture.dominates``:
@@ -57,6 +58,12 @@ def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -
     evaluated z has p(z) <= (1+eps) p(x), i(z) <= (1+eps) i(x) and e(z) <= LB(x); otherwise it is evaluated.
     The non-dominated set of the evaluated candidates is returned. A candidate whose error is not finite is
     recorded in ``failed`` and takes no further part (it neither bounds nor covers others).
+
+    **Batches.** With ``batch_size`` b > 1, up to b candidates that cannot be skipped yet are evaluated together
+    (e.g. on b workers); a batch never holds a candidate together with one that dominates it. The guarantee
+    and the bound below hold for every b; the evaluations spent may grow a little with b (a candidate that an
+    earlier member of its batch would have let us skip is evaluated anyway). For a given b the result does
+    not depend on who evaluates the batches.
 
     **Cost.** Put each candidate in the cell (floor(log_{1+eps} p), floor(log_{1+eps} i)). Two candidates of
     one cell where one dominates the other are never both evaluated, so evaluations are at most the sum over
@@ -75,39 +82,62 @@ def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -
     others = np.array([kinds[_non_monotone(c.arch)] for c in candidates])
     evaluated = np.zeros(n, dtype=bool)
     errors = np.full(n, np.inf)
-    for x in _dominators_first(candidates):
-        dominators = evaluated & (others == others[x]) & np.all(monotone >= monotone[x], axis=1)
-        if dominators.any():
-            lower_bound = errors[dominators].max()
-            covers = evaluated & (p <= (1 + epsilon) * p[x]) & (i <= (1 + epsilon) * i[x]) & (errors <= lower_bound)
-            if covers.any():
-                outcome.covered_by[x] = int(np.flatnonzero(covers)[np.argmin(errors[covers])])
-                continue
-        error = _evaluate_safely(evaluate, x, outcome)
-        if error is not None:
-            evaluated[x], errors[x] = True, error
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+
+    def dominating(x: int) -> np.ndarray:
+        return (others == others[x]) & np.all(monotone >= monotone[x], axis=1)
+
+    def cover(x: int) -> int | None:
+        dominators = evaluated & dominating(x)
+        if not dominators.any():
+            return None
+        lower_bound = errors[dominators].max()
+        covers = evaluated & (p <= (1 + epsilon) * p[x]) & (i <= (1 + epsilon) * i[x]) & (errors <= lower_bound)
+        return int(np.flatnonzero(covers)[np.argmin(errors[covers])]) if covers.any() else None
+
+    order, position = _dominators_first(candidates), 0
+    while position < n:
+        batch: list[int] = []
+        while position < n and len(batch) < batch_size:
+            x = order[position]
+            if batch and dominating(x)[batch].any():
+                break  # wait for the dominating member's error: it may let us skip x
+            position += 1
+            coverer = cover(x)
+            if coverer is None:
+                batch.append(x)
+            else:
+                outcome.covered_by[x] = coverer
+        for x, error in zip(batch, evaluate(batch)):
+            if _record(outcome, x, error):
+                evaluated[x], errors[x] = True, error
     outcome.front = pareto_indices(candidates, outcome.errors)
     return outcome
 
 
-def interval_strategy(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float) -> SearchOutcome:
+def interval_strategy(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float, *, batch_size: int = 1) -> SearchOutcome:
     """The FPTAS paper's own variant, for comparison: sort by p, cut into ceil(1/eps) intervals of equal
     count, evaluate the cheapest (lowest i) candidate of each, return the non-dominated evaluated ones.
 
-    It offers no coverage guarantee; ``evaluation_bound`` is its exact count, ceil(1/eps).
+    It offers no coverage guarantee; ``evaluation_bound`` is its exact count, ceil(1/eps). Its evaluations
+    are independent, so they form one batch whatever ``batch_size`` is.
     """
     _check_epsilon(epsilon)
     order = sorted(range(len(candidates)), key=lambda k: (candidates[k].p, candidates[k].i, candidates[k].arch))
     intervals = np.array_split(np.array(order), min(len(order), math.ceil(1 / epsilon)))
     outcome = SearchOutcome(evaluation_bound=len(intervals))
-    for interval in intervals:
-        chosen = min(interval.tolist(), key=lambda k: (candidates[k].i, candidates[k].p, candidates[k].arch))
-        _evaluate_safely(evaluate, chosen, outcome)
+    chosen = [
+        min(interval.tolist(), key=lambda k: (candidates[k].i, candidates[k].p, candidates[k].arch))
+        for interval in intervals
+    ]
+    for k, error in zip(chosen, evaluate(chosen)):
+        _record(outcome, k, error)
     outcome.front = pareto_indices(candidates, outcome.errors)
     return outcome
 
 
-STRATEGIES: dict[str, Callable[[Sequence[Candidate], Evaluate, float], SearchOutcome]] = {
+STRATEGIES: dict[str, Callable[..., SearchOutcome]] = {
     "fptas": fptas,
     "interval": interval_strategy,
 }
@@ -140,14 +170,14 @@ def _check_epsilon(epsilon: float) -> None:
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}: e.g. 0.1 for a front within 10%.")
 
 
-def _evaluate_safely(evaluate: Evaluate, k: int, outcome: SearchOutcome) -> float | None:
-    """Evaluate candidate k; a non-finite error is recorded as a failure and the search goes on."""
-    error = float(evaluate(k))
+def _record(outcome: SearchOutcome, k: int, error: float) -> bool:
+    """Record candidate k's error; a non-finite one is recorded as a failure (False) and the search goes on."""
+    error = float(error)
     if not math.isfinite(error):
         outcome.failed[k] = f"non-finite error {error}"
-        return None
+        return False
     outcome.errors[k] = error
-    return error
+    return True
 
 
 def _non_monotone(arch: Architecture) -> tuple:
