@@ -1,0 +1,165 @@
+"""Latency measurement settings, measurement and the latency predictor."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig
+
+from hf_ose.architecture import Architecture
+from hf_ose.hardware import cpu_description
+from hf_ose.objectives.latency import LatencySettings, measure_latency, random_model
+from hf_ose.objectives.latency_predictor import (
+    FEATURES,
+    LatencyPredictor,
+    LatencySample,
+    choose_sample,
+    feature_vector,
+)
+
+SETTINGS = LatencySettings(batch_size=2, seq_len=16, threads=1, warmup=1, repeats=3)
+
+
+def tiny_config() -> BertConfig:
+    return BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=64,
+    )
+
+
+# ---- settings ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"seq_len": -1}, "seq_len"),
+        ({"threads": 0}, "threads"),
+        ({"repeats": 0}, "repeats"),
+        ({"warmup": -1}, "warmup"),
+        ({"runtime": "onnxruntime"}, "ONNX Runtime"),
+    ],
+)
+def test_settings_reject_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LatencySettings(**kwargs)
+
+
+def test_settings_resolve_threads_and_fingerprint():
+    resolved = LatencySettings().resolved()
+    assert resolved.threads == torch.get_num_threads()
+    fingerprint = LatencySettings(threads=3).fingerprint()
+    assert fingerprint["threads"] == 3 and fingerprint["cpu"] == cpu_description()
+    assert LatencySettings().fingerprint() != LatencySettings(seq_len=64).fingerprint()
+
+
+def test_cpu_description_names_cores():
+    assert "cores" in cpu_description()
+
+
+# ---- measurement ---------------------------------------------------------------------------------------
+def test_random_model_has_finite_non_denormal_weights():
+    model = random_model(tiny_config())
+    for param in model.parameters():
+        assert torch.isfinite(param).all()
+        nonzero = param[param != 0].abs()
+        assert (nonzero >= torch.finfo(param.dtype).tiny).all()
+    assert not model.training
+
+
+def test_measure_latency_records_settings_and_restores_threads():
+    before = torch.get_num_threads()
+    measurement = measure_latency(tiny_config(), SETTINGS)
+    assert torch.get_num_threads() == before
+    assert math.isfinite(measurement.median_ms) and measurement.median_ms > 0
+    assert len(measurement.times_ms) == SETTINGS.repeats
+    assert measurement.settings == SETTINGS
+    assert measure_latency(tiny_config(), LatencySettings(repeats=1, warmup=0, seq_len=8)).settings.threads == before
+
+
+# ---- predictor -----------------------------------------------------------------------------------------
+ALL_FEATURES = tuple(FEATURES)
+
+
+def synthetic_samples(coefficients: np.ndarray, settings: LatencySettings) -> list[LatencySample]:
+    """Samples whose latency is exactly ``features @ coefficients``."""
+    samples = []
+    for k, (depth, heads, hidden, intermediate) in enumerate(
+        [(2, 4, 256, 512), (4, 8, 512, 1024), (6, 4, 768, 768), (8, 16, 1024, 3072), (3, 12, 768, 256),
+         (12, 8, 512, 2048), (10, 16, 1024, 1024), (5, 4, 384, 1536), (7, 12, 768, 3072), (9, 8, 256, 256)]
+    ):
+        arch = Architecture(depth, heads, hidden, intermediate)
+        effective = depth * (4 * hidden * hidden + 2 * hidden * intermediate) + 1000 * k
+        params, flops = effective + 30_000 * hidden, 2 * 128 * effective + 7_000_000 * k
+        latency = float(feature_vector(ALL_FEATURES, arch, params, effective, flops, settings) @ coefficients)
+        samples.append(LatencySample(arch, params, effective, flops, latency))
+    return samples
+
+
+def test_fit_recovers_known_non_negative_model():
+    settings = LatencySettings(threads=2)
+    truth = np.array([1.5, 2e-9, 0.3, 1e-7, 2e-8, 0.0])
+    samples = synthetic_samples(truth, settings)
+    predictor = LatencyPredictor(settings, ALL_FEATURES).fit(samples)
+    for s in samples:
+        predicted = predictor.predict(s.arch, s.params, s.effective_params, s.flops)
+        assert abs(predicted - s.latency_ms) / s.latency_ms < 1e-6
+    assert predictor.held_out_errors().worst < 1e-6
+
+
+def test_held_out_errors_refit_without_the_point():
+    settings = LatencySettings(threads=2)
+    samples = synthetic_samples(np.array([1.0, 3e-9, 0.5, 0, 0, 0]), settings)
+    samples[4] = LatencySample(*[getattr(samples[4], f) for f in ("arch", "params", "effective_params", "flops")],
+                               latency_ms=samples[4].latency_ms * 1.5)
+    predictor = LatencyPredictor(settings).fit(samples)
+    outlier = samples[4]
+    in_sample = abs(predictor.predict(outlier.arch, outlier.params, outlier.effective_params, outlier.flops)
+                    - outlier.latency_ms) / outlier.latency_ms
+    held_out = predictor.held_out_errors()
+    assert len(held_out.errors) == len(samples)
+    # Without the outlier the other points fit exactly, so its held-out prediction is 1 / 1.5 of its latency.
+    assert held_out.errors[4] == pytest.approx(1 / 3) and held_out.errors[4] > in_sample > 0
+    assert held_out.worst >= held_out.errors[4] and 0 < held_out.mean < held_out.worst
+
+
+def test_predict_is_monotone_in_flops():
+    settings = LatencySettings(threads=2)
+    predictor = LatencyPredictor(settings).fit(synthetic_samples(np.array([1.0, 3e-9, 0.5, 0, 0, 0]), settings))
+    arch = Architecture(4, 8, 512, 1024)
+    predictions = [predictor.predict(arch, 10**8, 10**7, flops) for flops in np.linspace(1e8, 1e11, 20, dtype=int)]
+    assert all(b >= a for a, b in zip(predictions, predictions[1:]))
+
+
+def test_predictor_errors_name_the_problem():
+    with pytest.raises(ValueError, match="Unknown latency feature"):
+        LatencyPredictor(SETTINGS, ("constant", "bogus"))
+    with pytest.raises(RuntimeError, match="before fit"):
+        LatencyPredictor(SETTINGS).predict(Architecture(1, 1, 8, 8), 1, 1, 1)
+    with pytest.raises(ValueError, match="at least"):
+        LatencyPredictor(SETTINGS).fit([])
+
+
+def test_save_load_round_trip():
+    settings = LatencySettings(threads=2)
+    predictor = LatencyPredictor(settings).fit(synthetic_samples(np.array([1.0, 3e-9, 0.5, 0, 0, 0]), settings))
+    loaded = LatencyPredictor.from_dict(json.loads(json.dumps(predictor.to_dict())))
+    assert loaded.features == predictor.features and loaded.settings == predictor.settings
+    assert loaded.samples == predictor.samples
+    arch = Architecture(4, 8, 512, 1024)
+    assert loaded.predict(arch, 10**8, 10**7, 10**10) == predictor.predict(arch, 10**8, 10**7, 10**10)
+    assert loaded.held_out_errors() == predictor.held_out_errors()
+
+
+# ---- sample choice -------------------------------------------------------------------------------------
+def test_choose_sample_spreads_and_includes_extremes():
+    flops = [5e9, 1e9, 8e10, 3e9, 2e10, 1.2e9, 4e10, 7e9, 9e8, 6e10]
+    chosen = choose_sample(flops, 4)
+    assert chosen == choose_sample(flops, 4) and chosen == sorted(set(chosen)) and len(chosen) == 4
+    assert flops.index(min(flops)) in chosen and flops.index(max(flops)) in chosen
+    assert choose_sample(flops, 20) == list(range(len(flops)))
+    with pytest.raises(ValueError, match="n >= 2"):
+        choose_sample(flops, 1)
