@@ -18,6 +18,7 @@ def plot_front(front: "ParetoFront", path: str | Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     points = front.points
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
@@ -33,6 +34,9 @@ def plot_front(front: "ParetoFront", path: str | Path) -> None:
     axes.set_ylabel(f"latency (ms, {front.info.get('latency', {}).get('runtime', 'pytorch')})")
     axes.set_xscale("log")
     axes.set_yscale("log")
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
     axes.set_title(f"Pareto front, epsilon={front.info.get('epsilon')} ({len(points)} points)")
     axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
