@@ -9,11 +9,16 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
+from .adapters import get_adapter
 from .errors import HfOseError
+from .executors import LocalProcessExecutor
 from .front import ParetoFront
 from .hardware import cpu_description
 from .io import ensure_writable_folder
-from .parent import PRESETS
+from .parent import PRESETS, load_parent_model
+from .surrogates.data import load_texts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")
     extract.add_argument("--cache-dir", default=None, help="search cache (default OUT/cache; re-running resumes)")
     extract.add_argument("--quiet", action="store_true", help="no progress bars")
+    errors = extract.add_argument_group("error objective")
+    errors.add_argument("--error", choices=("prior", "distill", "task"), default="prior",
+                        help="data-free prior (default), distillation surrogate (--texts) or task surrogate (--task)")
+    errors.add_argument("--texts", help="unlabelled text: a .txt/.tsv/.csv/.jsonl file or a datasets id NAME[:SPLIT]")
+    errors.add_argument("--text-column", default="sentence", help="text column of --texts and --task (default sentence)")
+    errors.add_argument("--task", nargs=2, metavar=("TRAIN", "DEV"), help="labelled train and dev data (files or NAME[:SPLIT])")
+    errors.add_argument("--label-column", default="label", help="label column of --task (default label)")
+    errors.add_argument("--steps", type=int, default=25, help="surrogate training steps per candidate (default 25)")
+    errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
+
+    inherit = commands.add_parser(
+        "inherit", help="Fill a variant from the parent's weights and save it.",
+        description="Build a variant config (a folder from `extract --out`) from the parent's weights.",
+    )
+    inherit.add_argument("parent", help="a local model folder or a Hub id (a model with weights)")
+    inherit.add_argument("--config", required=True, help="the variant's config folder (e.g. OUT/configs/point-03-...)")
+    inherit.add_argument("--out", required=True, help="where to save the student (loads with AutoModel.from_pretrained)")
+    inherit.add_argument("--texts", help="calibration text (file or NAME[:SPLIT]): activation-based selection")
+    inherit.add_argument("--text-column", default="sentence")
     return parser
 
 
@@ -42,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default", UserWarning)
     try:
-        return _extract(args)
+        return _extract(args) if args.command == "extract" else _inherit(args)
     except (HfOseError, ValueError) as error:
         print(f"hf-ose: error: {error}", file=sys.stderr)
         return 2
@@ -53,13 +77,16 @@ def _extract(args: argparse.Namespace) -> int:
     from .objectives.latency import LatencySettings
 
     out = ensure_writable_folder(args.out)
+    parent = args.parent if args.error == "prior" else load_parent_model(args.parent)
     objectives = Objectives(
+        error=_error_objective(args, parent),
         latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads),
         latency_samples=args.latency_samples,
     )
+    executor = LocalProcessExecutor(args.workers) if args.workers > 1 else None
     extractor = OSEExtractor(
-        args.parent, space=args.space, epsilon=args.epsilon, objectives=objectives,
-        cache_dir=args.cache_dir or out / "cache", strategy=args.strategy,
+        parent, space=args.space, epsilon=args.epsilon, objectives=objectives,
+        cache_dir=args.cache_dir or out / "cache", strategy=args.strategy, executor=executor,
     )
     print(f"Parent: {args.parent} ({extractor.parent.model_type}, {extractor.space.parent_architecture})")
     print(f"Space: {len(extractor.space)} valid candidates, dropped {dict(extractor.space.dropped) or 'none'}")
@@ -73,6 +100,68 @@ def _extract(args: argparse.Namespace) -> int:
     front.plot(out / "front.png")
     front.save_pretrained(out / "configs")
     print(f"\nWrote {out}/front.json, front.csv, front.png and configs/ ({len(front)} config folders).")
+    if executor is not None:
+        executor.close()
+    return 0
+
+
+def _error_objective(args: argparse.Namespace, parent):
+    """The error objective the arguments ask for (``None``: the data-free prior)."""
+    if args.error == "prior":
+        return None
+    from .surrogates import DistillationSurrogate, TaskSurrogate
+
+    threads = max(1, torch.get_num_threads() // args.workers) if args.workers > 1 else None
+    if args.error == "distill":
+        if not args.texts:
+            raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
+        texts = load_texts(_data_source(args.texts), column=args.text_column)
+        return DistillationSurrogate(parent, texts, steps=args.steps, threads=threads)
+    if not args.task:
+        raise ValueError("--error task needs --task TRAIN DEV (labelled data: files or datasets ids).")
+    train, dev = (_data_source(source) for source in args.task)
+    return TaskSurrogate(parent, train, dev, steps=args.steps, text_column=args.text_column,
+                         label_column=args.label_column, threads=threads)
+
+
+def _data_source(spec: str):
+    """A local file, or a ``datasets`` id ``NAME[:SPLIT]`` (split ``train`` by default)."""
+    if Path(spec).exists():
+        return Path(spec)
+    import datasets
+
+    name, _, split = spec.partition(":")
+    try:
+        return datasets.load_dataset(name, split=split or "train")
+    except Exception as error:  # datasets raises many types for a missing or unreachable dataset
+        raise ValueError(
+            f"{spec!r} is neither a local file nor a loadable dataset ({type(error).__name__}: {error}). "
+            "Pass a .txt/.tsv/.csv/.jsonl file, or a datasets id NAME[:SPLIT] when online."
+        ) from error
+
+
+def _inherit(args: argparse.Namespace) -> int:
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .inheritance import extract_model
+
+    out = ensure_writable_folder(args.out)
+    parent = load_parent_model(args.parent)
+    variant = AutoConfig.from_pretrained(args.config)
+    calibration = None
+    if args.texts:
+        tokenizer = AutoTokenizer.from_pretrained(args.parent)
+        texts = load_texts(_data_source(args.texts), column=args.text_column)[:64]
+        calibration = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    student = extract_model(parent, variant, calibration)
+    student.save_pretrained(out)
+    try:
+        AutoTokenizer.from_pretrained(args.parent).save_pretrained(out)
+    except (OSError, ValueError):
+        print("hf-ose: note: the parent has no tokenizer to copy; save one beside the student yourself.")
+    arch = get_adapter(variant).read(variant)
+    print(f"Saved a {type(student).__name__} ({arch}, {sum(p.numel() for p in student.parameters()) / 1e6:.1f}M "
+          f"parameters) inherited from {args.parent} to {out}; load it with AutoModel.from_pretrained.")
     return 0
 
 

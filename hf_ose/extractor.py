@@ -124,6 +124,7 @@ class OSEExtractor:
     def extract(self, progress: bool | None = None) -> ParetoFront:
         """Run the search and return the front. ``progress=None`` shows progress bars on a terminal only."""
         started = time.perf_counter()
+        self._cached_hits = 0
         report = self.abnc_report()
         if not report.holds:
             warnings.warn(f"The AB^nC property does not hold for the parent: {report.reason}", stacklevel=2)

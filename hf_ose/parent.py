@@ -6,8 +6,10 @@ import json
 from pathlib import Path
 from typing import Callable, Union
 
+import transformers
 from transformers import (
     AutoConfig,
+    AutoModel,
     BertConfig,
     DistilBertConfig,
     GPT2Config,
@@ -63,6 +65,25 @@ def load_parent_config(parent: ParentSpec) -> PretrainedConfig:
     if path.exists():
         raise ParentNotFoundError(f"{parent} is a file; pass the folder that holds config.json.")
     return _load_from_hub(str(parent))
+
+
+def load_parent_model(parent: str | Path | PreTrainedModel) -> PreTrainedModel:
+    """The parent with its weights (for weight inheritance and surrogates), in the class its config names
+    (``architectures``), so task heads come along; ``AutoModel`` where it names none."""
+    if isinstance(parent, PreTrainedModel):
+        return parent
+    if str(parent) in PRESETS and not Path(parent).is_dir():
+        raise ParentNotFoundError(
+            f"{parent!r} is a built-in preset: a config without weights. Weight inheritance needs a model: "
+            "pass a local folder written by save_pretrained, or a Hub id."
+        )
+    config = load_parent_config(parent)
+    named = (getattr(config, "architectures", None) or [None])[0]
+    model_class = getattr(transformers, named, None) if named else None
+    try:
+        return (model_class or AutoModel).from_pretrained(parent)
+    except OSError as error:
+        raise ParentNotFoundError(f"Cannot load the weights of {parent!r}: {str(error).splitlines()[0]}") from error
 
 
 def _load_local(folder: Path) -> PretrainedConfig:

@@ -1,0 +1,6 @@
+"""Error surrogates: cheap, measured error estimates that plug into ``Objectives(error=...)``."""
+
+from .data import SurrogateDataError, load_labelled, load_texts
+from .distillation import DistillationSurrogate
+
+__all__ = ["DistillationSurrogate", "SurrogateDataError", "load_labelled", "load_texts"]

@@ -1,0 +1,69 @@
+"""The few optimisation steps every surrogate takes, seeded and thread-bounded."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+Batch = dict[str, torch.Tensor]
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block under ``seed`` without disturbing the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def with_threads(threads: int | None) -> Iterator[None]:
+    """Use ``threads`` intra-op threads in the block (``None``: leave as is)."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train_steps(
+    model: nn.Module, batches: Sequence[Batch], loss_of: Callable[[int, Batch], torch.Tensor], learning_rate: float
+) -> bool:
+    """One AdamW step per batch, **no weight decay**; ``False`` as soon as a loss is not finite."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    for index, batch in enumerate(batches):
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_of(index, batch)
+        if not torch.isfinite(loss):
+            return False
+        loss.backward()
+        optimizer.step()
+    return True
+
+
+class PicklableParent:
+    """Mixin for surrogates that hold a ``parent`` model and must travel to worker processes.
+
+    Transformers installs local-function hooks on a model's first forward with hidden states, which pickle
+    cannot carry; the parent travels as (class, config, weights) and is rebuilt on arrival.
+    """
+
+    parent: nn.Module
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["parent"] = (type(self.parent), self.parent.config, self.parent.state_dict())
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        model_class, config, weights = state["parent"]
+        with seeded(0):
+            parent = model_class(config)
+        parent.load_state_dict(weights)
+        state["parent"] = parent.eval()
+        self.__dict__.update(state)
