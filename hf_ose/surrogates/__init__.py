@@ -2,5 +2,6 @@
 
 from .data import SurrogateDataError, load_labelled, load_texts
 from .distillation import DistillationSurrogate
+from .task import TaskSurrogate
 
-__all__ = ["DistillationSurrogate", "SurrogateDataError", "load_labelled", "load_texts"]
+__all__ = ["DistillationSurrogate", "SurrogateDataError", "TaskSurrogate", "load_labelled", "load_texts"]

@@ -1,0 +1,183 @@
+"""The task surrogate: inherit the parent's weights, train a few steps on labelled data, report the dev loss."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+from ..distillation.losses import DistillationLoss
+from ..inheritance import InheritanceError, extract_model
+from .data import SurrogateDataError, digest_texts, digest_weights, load_labelled, load_texts, tokenize
+from .training import Batch, PicklableParent, seeded, train_steps, with_threads
+
+Labelled = Any  # a file path, a ``datasets.Dataset`` or a list of dicts / (text, label) pairs
+
+
+def is_sequence_classifier(model: PreTrainedModel) -> bool:
+    """Whether ``model`` is one of transformers' ``*ForSequenceClassification`` models."""
+    return type(model).__name__ in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values()
+
+
+class TaskSurrogate(PicklableParent):
+    """Error objective: the FPTAS paper's own e, the dev cross-entropy of an inherited model after task training.
+
+    A candidate is inherited from the parent (:func:`extract_model`; with ``calibrate=True`` using activation
+    statistics of the first training batch), optionally distilled for ``distill_steps`` steps on unlabelled
+    ``texts`` (default: the training sentences) with :class:`DistillationLoss`, then trained ``steps`` steps on
+    the labelled task. The value is the mean cross-entropy over the first ``dev_size`` development examples.
+
+    A parent that is a ``*ForSequenceClassification`` model passes its head on through inheritance; any other
+    parent (a base model such as ``BertModel``) gets ``AutoModelForSequenceClassification`` built from the
+    variant with ``num_labels`` (default: the largest label + 1), whose base model receives the inherited
+    weights and whose new parts (classifier, and a pooler the parent lacks) are initialised under ``seed``.
+
+    Training batches cycle through the training examples in order and are tokenized once. The optimiser is
+    AdamW **without weight decay**, dropout is off during the steps (``model.eval()``: a low-noise estimate,
+    not the best fine-tuning recipe), and everything is seeded, so a candidate's value is reproducible.
+    A non-finite loss gives ``nan``.
+    """
+
+    is_prior = False
+
+    def __init__(
+        self,
+        parent_model: PreTrainedModel,
+        train: Labelled,
+        dev: Labelled,
+        *,
+        tokenizer: PreTrainedTokenizerBase | None = None,
+        steps: int = 25,
+        batch_size: int = 16,
+        max_length: int = 64,
+        learning_rate: float = 2e-4,
+        dev_size: int = 256,
+        distill_steps: int = 0,
+        texts: Sequence[str] | Any | None = None,
+        num_labels: int | None = None,
+        text_column: str = "sentence",
+        label_column: str = "label",
+        calibrate: bool = True,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        if steps < 0 or distill_steps < 0 or batch_size < 1 or dev_size < 1:
+            raise ValueError("steps and distill_steps must be >= 0, batch_size and dev_size >= 1.")
+        train_texts, train_labels = load_labelled(train, text_column, label_column)
+        dev_texts, dev_labels = load_labelled(dev, text_column, label_column)
+        dev_texts, dev_labels = dev_texts[:dev_size], dev_labels[:dev_size]
+        self.num_labels = self._num_labels(parent_model, num_labels, train_labels + dev_labels)
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(parent_model.name_or_path)
+        self.parent = parent_model.eval()
+        self.steps, self.learning_rate = steps, learning_rate
+        self.calibrate, self.seed, self.threads = calibrate, seed, threads
+        self.loss = DistillationLoss()
+        self.name = f"task surrogate ({steps} steps)"
+
+        def batch(pool_texts: list[str], pool_labels: list[int] | None, start: int, size: int) -> Batch:
+            rows = [(start + j) % len(pool_texts) for j in range(size)]
+            encoded = tokenize(tokenizer, [pool_texts[r] for r in rows], max_length)
+            if pool_labels is not None:
+                encoded["labels"] = torch.tensor([pool_labels[r] for r in rows])
+            return encoded
+
+        self.batches = [batch(train_texts, train_labels, s * batch_size, batch_size) for s in range(max(steps, 1))]
+        self.dev = [
+            batch(dev_texts, dev_labels, start, min(batch_size, len(dev_texts) - start))
+            for start in range(0, len(dev_texts), batch_size)
+        ]
+        unlabelled = load_texts(texts) if texts is not None else train_texts
+        self.distill_batches = [batch(unlabelled, None, s * batch_size, batch_size) for s in range(distill_steps)]
+        with torch.inference_mode():
+            self.parent_outputs = [self._run(self.parent, b) for b in self.distill_batches]
+        self._settings = {
+            "objective": "TaskSurrogate", "parent": digest_weights(parent_model),
+            "train": _digest_labelled(train_texts, train_labels), "dev": _digest_labelled(dev_texts, dev_labels),
+            "texts": digest_texts(unlabelled) if distill_steps else None,
+            "steps": steps, "batch_size": batch_size, "max_length": max_length, "learning_rate": learning_rate,
+            "dev_size": dev_size, "distill_steps": distill_steps, "num_labels": self.num_labels,
+            "loss": {k: v for k, v in vars(self.loss).items() if not k.startswith("_") and k != "training"},
+            "calibrate": calibrate, "seed": seed,
+        }
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self._settings
+
+    def __call__(self, config: PretrainedConfig) -> float:
+        with with_threads(self.threads), seeded(self.seed):
+            calibration = _inputs(self.batches[0]) if self.calibrate else None
+            student = extract_model(self.parent, config, calibration).eval()
+
+            def distillation_loss(step: int, batch: Batch) -> torch.Tensor:
+                return self.loss(self._run(student, batch), self.parent_outputs[step], batch["attention_mask"])
+
+            if not train_steps(student, self.distill_batches, distillation_loss, self.learning_rate):
+                return float("nan")
+            model = self._classifier(student, config).eval()
+
+            def task_loss(_: int, batch: Batch) -> torch.Tensor:
+                return F.cross_entropy(model(**_inputs(batch)).logits, batch["labels"])
+
+            if not train_steps(model, self.batches[: self.steps], task_loss, self.learning_rate):
+                return float("nan")
+            with torch.inference_mode():
+                total = sum(
+                    F.cross_entropy(model(**_inputs(b)).logits, b["labels"], reduction="sum") for b in self.dev
+                )
+                value = float(total) / sum(len(b["labels"]) for b in self.dev)
+        return value if math.isfinite(value) else float("nan")
+
+    def _classifier(self, student: PreTrainedModel, config: PretrainedConfig) -> PreTrainedModel:
+        """The inherited student itself when it has a classification head, else a new head on its weights."""
+        if is_sequence_classifier(student):
+            return student
+        config = copy.deepcopy(config)
+        config.num_labels = self.num_labels
+        model = AutoModelForSequenceClassification.from_config(config)
+        unexpected = model.base_model.load_state_dict(student.base_model.state_dict(), strict=False).unexpected_keys
+        if unexpected:
+            raise InheritanceError(
+                f"The inherited {type(student).__name__} does not fit {type(model).__name__}'s base model "
+                f"(unexpected weights {unexpected[:5]}): pass a base model or a *ForSequenceClassification parent."
+            )
+        return model.to(device=student.device, dtype=student.dtype)
+
+    @staticmethod
+    def _num_labels(parent: PreTrainedModel, num_labels: int | None, labels: list[int]) -> int:
+        if is_sequence_classifier(parent):
+            if num_labels not in (None, parent.config.num_labels):
+                raise SurrogateDataError(
+                    f"num_labels={num_labels} but the parent's classification head has {parent.config.num_labels} "
+                    "labels: drop num_labels, or pass the parent's base model to train a new head."
+                )
+            num_labels = parent.config.num_labels
+        num_labels = num_labels if num_labels is not None else max(labels) + 1
+        if num_labels < 2 or min(labels) < 0 or max(labels) >= num_labels:
+            raise SurrogateDataError(
+                f"Labels must be integers in [0, num_labels) with num_labels >= 2; got labels in "
+                f"[{min(labels)}, {max(labels)}] and num_labels={num_labels}. Fix the labels or num_labels."
+            )
+        return num_labels
+
+    @staticmethod
+    def _run(model: PreTrainedModel, batch: Batch) -> Any:
+        return model(**_inputs(batch), output_hidden_states=True)
+
+
+def _inputs(batch: Batch) -> Batch:
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
+def _digest_labelled(texts: list[str], labels: list[int]) -> str:
+    return digest_texts(f"{label}\t{text}" for text, label in zip(texts, labels))

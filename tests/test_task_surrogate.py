@@ -1,0 +1,123 @@
+"""The task surrogate on the real parent (all-MiniLM-L6-v2) and real SST-2 rows."""
+
+from __future__ import annotations
+
+import csv
+import math
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import transformers as T
+from datasets import Dataset
+
+from hf_ose import Architecture
+from hf_ose.adapters import get_adapter
+from hf_ose.surrogates.data import SurrogateDataError, tokenize
+from hf_ose.surrogates.task import TaskSurrogate
+
+SMALL = dict(steps=3, batch_size=8, dev_size=32, threads=1)
+
+
+def _rows(path: Path, count: int) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row for _, row in zip(range(count), csv.DictReader(handle, delimiter="\t"))]
+
+
+@pytest.fixture(scope="module")
+def setup(minilm_path: Path, sst2_dir: Path):
+    parent = T.AutoModel.from_pretrained(minilm_path).eval()
+    tokenizer = T.AutoTokenizer.from_pretrained(minilm_path)
+    tiny = get_adapter(parent.config).write(parent.config, Architecture(2, 6, 192, 768))
+    return parent, tokenizer, tiny, _rows(sst2_dir / "train.tsv", 320), _rows(sst2_dir / "validation.tsv", 128)
+
+
+def test_task_training_ranks_the_parent_above_a_much_smaller_variant(setup) -> None:
+    """After the same 20 steps the parent's own config has a lower dev loss than the tiny variant and than
+    its own untrained (random-head, about ln 2) start; the tiny variant barely learns in 20 steps."""
+    parent, tokenizer, tiny, train, dev = setup
+    common = dict(tokenizer=tokenizer, batch_size=16, dev_size=128, learning_rate=2e-4, threads=1)
+    untrained = TaskSurrogate(parent, train, dev, steps=0, **common)(parent.config)
+    trained = TaskSurrogate(parent, train, dev, steps=20, **common)
+    full = trained(parent.config)
+    assert untrained == pytest.approx(math.log(2), abs=0.05)
+    assert full < untrained - 0.05
+    assert full < trained(tiny) - 0.05
+
+
+def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
+    parent, tokenizer, tiny, train, dev = setup
+    surrogate = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, distill_steps=2, **SMALL)
+    value = surrogate(tiny)
+    assert math.isfinite(value)
+    assert surrogate(tiny) == value
+    assert pickle.loads(pickle.dumps(surrogate))(tiny) == value
+    assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps)"
+
+
+def test_files_datasets_and_lists_give_the_same_value(setup, sst2_dir: Path) -> None:
+    """Only the first steps x batch_size training rows and dev_size dev rows count, whatever holds them."""
+    parent, tokenizer, tiny, train, dev = setup
+    from_lists = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, calibrate=False, **SMALL)
+    from_files = TaskSurrogate(
+        parent, sst2_dir / "train.tsv", str(sst2_dir / "validation.tsv"), tokenizer=tokenizer, calibrate=False,
+        **SMALL,
+    )
+    from_datasets = TaskSurrogate(
+        parent, Dataset.from_list(train), Dataset.from_list(dev), tokenizer=tokenizer, calibrate=False, **SMALL
+    )
+    pairs = [(row["sentence"], int(row["label"])) for row in train]
+    from_pairs = TaskSurrogate(parent, pairs, dev, tokenizer=tokenizer, calibrate=False, **SMALL)
+    value = from_lists(tiny)
+    assert from_files(tiny) == from_datasets(tiny) == from_pairs(tiny) == value
+    assert from_datasets.fingerprint() == from_lists.fingerprint() == from_pairs.fingerprint()
+    assert from_files.fingerprint()["train"] != from_lists.fingerprint()["train"]  # the whole file counts
+
+
+def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
+    parent, tokenizer, _, train, dev = setup
+    base = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL).fingerprint()
+    assert base["objective"] == "TaskSurrogate" and len(base["parent"]) == 64
+    for change in ({"steps": 4}, {"learning_rate": 1e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32}):
+        other = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **{**SMALL, **change}).fingerprint()
+        assert other != base, change
+    distilled = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, distill_steps=1, **SMALL).fingerprint()
+    other_text = TaskSurrogate(
+        parent, train, dev, tokenizer=tokenizer, distill_steps=1, texts=[r["sentence"] for r in dev], **SMALL
+    ).fingerprint()
+    assert distilled["texts"] != other_text["texts"] and base["texts"] is None
+    flipped = [{**row, "label": str(1 - int(row["label"]))} for row in train]
+    assert TaskSurrogate(parent, flipped, dev, tokenizer=tokenizer, **SMALL).fingerprint()["train"] != base["train"]
+
+
+def test_a_classification_parent_keeps_its_head(setup, minilm_path: Path) -> None:
+    """With its own config and no steps, a sequence-classification parent scores its own dev loss exactly."""
+    _, tokenizer, _, train, dev = setup
+    torch.manual_seed(0)
+    classifier = T.AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2).eval()
+    surrogate = TaskSurrogate(
+        classifier, train, dev, tokenizer=tokenizer, steps=0, dev_size=32, batch_size=32, threads=1
+    )
+    batch = tokenize(tokenizer, [row["sentence"] for row in dev[:32]], 64)
+    with torch.inference_mode():
+        expected = F.cross_entropy(classifier(**batch).logits, torch.tensor([int(r["label"]) for r in dev[:32]]))
+    assert surrogate(classifier.config) == pytest.approx(float(expected), abs=1e-5)
+    with pytest.raises(SurrogateDataError, match="classification head has 2 labels"):
+        TaskSurrogate(classifier, train, dev, tokenizer=tokenizer, num_labels=3)
+
+
+def test_missing_or_bad_labels_are_refused_clearly(setup, tmp_path: Path) -> None:
+    parent, tokenizer, _, train, dev = setup
+    sentences = [row["sentence"] for row in train]
+    with pytest.raises(SurrogateDataError, match="Labels are missing.*distillation surrogate"):
+        TaskSurrogate(parent, sentences, dev, tokenizer=tokenizer)
+    unlabelled = tmp_path / "unlabelled.tsv"
+    unlabelled.write_text("sentence\n" + "\n".join(sentences[:5]) + "\n", encoding="utf-8")
+    with pytest.raises(SurrogateDataError, match="Labels are missing"):
+        TaskSurrogate(parent, train, unlabelled, tokenizer=tokenizer)
+    with pytest.raises(SurrogateDataError, match=r"lacks column\(s\) \['label'\]"):
+        TaskSurrogate(parent, Dataset.from_dict({"sentence": sentences}), dev, tokenizer=tokenizer)
+    with pytest.raises(SurrogateDataError, match=r"integers in \[0, num_labels\)"):
+        TaskSurrogate(parent, train, dev, tokenizer=tokenizer, num_labels=1)
