@@ -37,7 +37,7 @@ def search_table(extractor: OSEExtractor) -> None:
     for strategy in (fptas, interval_strategy):
         for epsilon in EPSILONS:
             started = time.perf_counter()
-            outcome = strategy(cheap.candidates, lambda k: prior(extractor.space.config(cheap.archs[k])), epsilon)
+            outcome = strategy(cheap.candidates, lambda ks: [prior(extractor.space.config(cheap.archs[k])) for k in ks], epsilon)
             seconds = time.perf_counter() - started
 
             def w(k: int) -> float:
