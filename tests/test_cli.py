@@ -47,3 +47,44 @@ def test_unreachable_hub_id_exits_with_advice(tmp_path, capsys):
     assert main(["extract", "someone/private-model", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "Could not load 'someone/private-model'" in err and "local folder" in err and "roberta-large" in err
+
+
+def test_extract_with_the_distillation_surrogate_on_the_real_parent(tmp_path, capsys, minilm_path, sst2_dir):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"depth": [1, 3], "hidden": [192, 384], "intermediate": [768]}))
+    out = tmp_path / "out"
+    code = main(["extract", str(minilm_path), "--space", str(grid), "--error", "distill", "--texts",
+                 str(sst2_dir / "train.tsv"), "--steps", "2", "--seq-len", "16", "--latency-samples", "3",
+                 "--out", str(out), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "PRIOR ESTIMATES" not in printed
+    points = json.loads((out / "front.json").read_text())["points"]
+    assert points and all(p["error_source"] == "measured: distillation surrogate (2 steps)" for p in points)
+
+
+def test_inherit_saves_a_student_that_stock_transformers_loads(tmp_path, capsys, minilm_path):
+    from transformers import AutoModel
+
+    from hf_ose import Architecture, get_adapter
+
+    parent_config = AutoConfig.from_pretrained(minilm_path)
+    variant = get_adapter(parent_config).write(parent_config, Architecture(2, 6, 192, 768))
+    variant.save_pretrained(tmp_path / "variant")
+    assert main(["inherit", str(minilm_path), "--config", str(tmp_path / "variant"), "--out", str(tmp_path / "student")]) == 0
+    assert "Saved a BertModel (D=2 A=6 H=192 I=768" in capsys.readouterr().out
+    student = AutoModel.from_pretrained(tmp_path / "student")
+    assert student.config.hidden_size == 192 and (tmp_path / "student" / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--error", "distill"], "--error distill needs --texts"),
+    (["--error", "task"], "--error task needs --task TRAIN DEV"),
+])
+def test_surrogates_without_their_data_are_refused(tmp_path, capsys, minilm_path, arguments, message):
+    assert main(["extract", str(minilm_path), "--out", str(tmp_path), *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_preset_has_no_weights_to_inherit(tmp_path, capsys):
+    assert main(["inherit", "bert-base-uncased", "--config", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
+    assert "a config without weights" in capsys.readouterr().err
