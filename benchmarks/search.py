@@ -40,9 +40,9 @@ def search_table(extractor: OSEExtractor) -> None:
             outcome = strategy(cheap.candidates, lambda ks: [prior(extractor.space.config(cheap.archs[k])) for k in ks], epsilon)
             seconds = time.perf_counter() - started
 
-            def w(k: int) -> float:
+            def w(k: int, errors: dict[int, float] = outcome.errors) -> float:
                 c = cheap.candidates[k]
-                return (reference[0] - c.p) / reference[0] * (reference[1] - c.i) / reference[1] / outcome.errors[k]
+                return (reference[0] - c.p) / reference[0] * (reference[1] - c.i) / reference[1] / errors[k]
 
             best = max(outcome.front, key=w)
             print(

@@ -1,11 +1,9 @@
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 from transformers import AutoConfig, AutoModel
 
 from hf_ose import Architecture, LatencySettings, Objectives, OSEExtractor, ParetoFront
