@@ -174,6 +174,15 @@ class OSEExtractor:
             "abnc": report.to_dict(),
             "seconds": round(time.perf_counter() - started, 2),
         }
+        violations = [f"{archs[y]} > {archs[x]}" for y, x in outcome.monotonicity_violations]
+        info["monotonicity"] = {"comparable_pairs": outcome.comparable_pairs, "violations": violations}
+        if violations:
+            warnings.warn(
+                f"{len(violations)} of {outcome.comparable_pairs} evaluated pairs violate the monotonicity the "
+                f"search assumes (a larger variant scored a higher error, e.g. {violations[0]}): candidates it "
+                "skipped may be better than their cover. Use more surrogate steps or a smaller epsilon.",
+                stacklevel=2,
+            )
         for arch, reason in info["failed"].items():
             logger.warning("Candidate %s failed: %s; the search went on without it.", arch, reason)
         return ParetoFront(points=points, reference=reference, info=info)

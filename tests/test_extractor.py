@@ -137,3 +137,12 @@ def test_the_interval_strategy_is_offered_for_comparison(minilm_path):
     ex = OSEExtractor(minilm_path, space=GRID, epsilon=0.25, objectives=objectives, strategy="interval")
     front = ex.extract(progress=False)
     assert front.info["evaluations"] == 4 and front.info["strategy"] == "interval"
+
+
+def test_a_non_monotone_error_is_reported_with_a_warning(minilm_path):
+    def deeper_is_worse(config):
+        return float(config.num_hidden_layers)
+
+    with pytest.warns(UserWarning, match="violate the monotonicity"):
+        front = extractor(minilm_path, error=deeper_is_worse, epsilon=0.01).extract(progress=False)
+    assert front.info["monotonicity"]["violations"]

@@ -112,3 +112,19 @@ def test_interval_strategy_evaluates_one_candidate_per_interval():
     assert len(calls) == math.ceil(1 / 0.25) == outcome.evaluation_bound
     # Each interval of p gives its cheapest (lowest i) candidate: the largest p within the interval.
     assert calls == [2, 5, 7, 9]
+
+
+@settings(max_examples=50, deadline=None)
+@given(problems(), st.floats(0.01, 1.0))
+def test_monotone_objectives_show_no_violation(problem, epsilon):
+    candidates, errors = problem
+    outcome, _ = run(fptas, candidates, errors, epsilon)
+    assert outcome.monotonicity_violations == []
+
+
+def test_violations_of_the_assumption_are_reported():
+    # Deeper is worse here: the order's assumption fails and the search must say so, not hide it.
+    candidates = [Candidate(Architecture(d, 1, 64, 64), p=d, i=d) for d in (1, 2, 3)]
+    outcome, _ = run(fptas, candidates, [1.0, 2.0, 3.0], 1e-6)
+    assert outcome.comparable_pairs == 3
+    assert sorted(outcome.monotonicity_violations) == [(1, 0), (2, 0), (2, 1)]

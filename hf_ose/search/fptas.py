@@ -32,6 +32,8 @@ class SearchOutcome:
     covered_by: dict[int, int] = field(default_factory=dict)
     front: list[int] = field(default_factory=list)
     evaluation_bound: int = 0
+    comparable_pairs: int = 0
+    monotonicity_violations: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def evaluations(self) -> int:
@@ -57,7 +59,10 @@ def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float, *
     largest error among evaluated candidates dominating x, is a lower bound on e(x). x is skipped when some
     evaluated z has p(z) <= (1+eps) p(x), i(z) <= (1+eps) i(x) and e(z) <= LB(x); otherwise it is evaluated.
     The non-dominated set of the evaluated candidates is returned. A candidate whose error is not finite is
-    recorded in ``failed`` and takes no further part (it neither bounds nor covers others).
+    recorded in ``failed`` and takes no further part (it neither bounds nor covers others). The assumption is
+    checked on what was evaluated: ``monotonicity_violations`` lists the evaluated pairs (y, x), y dominating
+    x, with e(y) > e(x), out of ``comparable_pairs``; where there are any, skipped candidates may have been
+    better than their cover, and the caller should say so.
 
     **Batches.** With ``batch_size`` b > 1, up to b candidates that cannot be skipped yet are evaluated together
     (e.g. on b workers); a batch never holds a candidate together with one that dominates it. The guarantee
@@ -113,6 +118,7 @@ def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float, *
             if _record(outcome, x, error):
                 evaluated[x], errors[x] = True, error
     outcome.front = pareto_indices(candidates, outcome.errors)
+    _check_monotonicity(outcome, evaluated, errors, dominating)
     return outcome
 
 
@@ -178,6 +184,16 @@ def _record(outcome: SearchOutcome, k: int, error: float) -> bool:
         return False
     outcome.errors[k] = error
     return True
+
+
+def _check_monotonicity(outcome: SearchOutcome, evaluated: np.ndarray, errors: np.ndarray,
+                        dominating: Callable[[int], np.ndarray]) -> None:
+    """Record the evaluated pairs that the order compares, and those where the dominating one errs more."""
+    for x in np.flatnonzero(evaluated):
+        above = evaluated & dominating(int(x))
+        above[x] = False
+        outcome.comparable_pairs += int(above.sum())
+        outcome.monotonicity_violations += [(int(y), int(x)) for y in np.flatnonzero(above & (errors > errors[x]))]
 
 
 def _non_monotone(arch: Architecture) -> tuple:
