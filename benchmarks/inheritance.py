@@ -25,7 +25,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import argparse
-import copy
 import itertools
 import math
 import random
@@ -41,7 +40,6 @@ import transformers
 from scipy.stats import spearmanr
 from transformers import (
     AutoModel,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     PretrainedConfig,
     PreTrainedModel,
@@ -57,7 +55,7 @@ from hf_ose.inheritance import extract_model
 from hf_ose.objectives.counting import measure_static_cost
 from hf_ose.search.fptas import Candidate, fptas
 from hf_ose.surrogates import DistillationSurrogate, load_labelled
-from hf_ose.surrogates.task import TaskSurrogate
+from hf_ose.surrogates.task import TaskSurrogate, with_classification_head
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 DEFAULT_GRID = (
@@ -291,16 +289,6 @@ class FineTuning:
     max_length: int
     warmup: float = 0.1
     weight_decay: float = 0.01
-
-
-def with_classification_head(base: PreTrainedModel, config: PretrainedConfig, num_labels: int) -> PreTrainedModel:
-    """``AutoModelForSequenceClassification`` of ``config`` whose base model holds ``base``'s weights; the new
-    head is initialised from the current torch seed."""
-    config = copy.deepcopy(config)
-    config.num_labels = num_labels
-    model = AutoModelForSequenceClassification.from_config(config)
-    model.base_model.load_state_dict(base.state_dict(), strict=True)
-    return model
 
 
 def accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: Labelled, max_length: int) -> float:

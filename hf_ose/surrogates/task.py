@@ -30,6 +30,21 @@ def is_sequence_classifier(model: PreTrainedModel) -> bool:
     return type(model).__name__ in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values()
 
 
+def with_classification_head(base: PreTrainedModel, config: PretrainedConfig, num_labels: int) -> PreTrainedModel:
+    """``AutoModelForSequenceClassification`` of ``config`` whose base model holds ``base``'s weights; the new
+    parts (classifier, a pooler the base lacks) are initialised from the current torch seed."""
+    config = copy.deepcopy(config)
+    config.num_labels = num_labels
+    model = AutoModelForSequenceClassification.from_config(config)
+    unexpected = model.base_model.load_state_dict(base.base_model.state_dict(), strict=False).unexpected_keys
+    if unexpected:
+        raise InheritanceError(
+            f"The inherited {type(base).__name__} does not fit {type(model).__name__}'s base model "
+            f"(unexpected weights {unexpected[:5]}): pass a base model or a *ForSequenceClassification parent."
+        )
+    return model.to(device=base.device, dtype=base.dtype)
+
+
 class TaskSurrogate(PicklableParent):
     """Error objective: the FPTAS paper's own e, the dev cross-entropy of an inherited model after task training.
 
@@ -140,18 +155,7 @@ class TaskSurrogate(PicklableParent):
 
     def _classifier(self, student: PreTrainedModel, config: PretrainedConfig) -> PreTrainedModel:
         """The inherited student itself when it has a classification head, else a new head on its weights."""
-        if is_sequence_classifier(student):
-            return student
-        config = copy.deepcopy(config)
-        config.num_labels = self.num_labels
-        model = AutoModelForSequenceClassification.from_config(config)
-        unexpected = model.base_model.load_state_dict(student.base_model.state_dict(), strict=False).unexpected_keys
-        if unexpected:
-            raise InheritanceError(
-                f"The inherited {type(student).__name__} does not fit {type(model).__name__}'s base model "
-                f"(unexpected weights {unexpected[:5]}): pass a base model or a *ForSequenceClassification parent."
-            )
-        return model.to(device=student.device, dtype=student.dtype)
+        return student if is_sequence_classifier(student) else with_classification_head(student, config, self.num_labels)
 
     @staticmethod
     def _num_labels(parent: PreTrainedModel, num_labels: int | None, labels: list[int]) -> int:
