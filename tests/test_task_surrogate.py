@@ -34,17 +34,19 @@ def setup(minilm_path: Path, sst2_dir: Path):
     return parent, tokenizer, tiny, _rows(sst2_dir / "train.tsv", 320), _rows(sst2_dir / "validation.tsv", 128)
 
 
-def test_task_training_ranks_the_parent_above_a_much_smaller_variant(setup) -> None:
-    """After the same 20 steps the parent's own config has a lower dev loss than the tiny variant and than
-    its own untrained (random-head, about ln 2) start; the tiny variant barely learns in 20 steps."""
+def test_the_probe_fitted_head_and_task_steps_rank_the_parent_above_a_much_smaller_variant(setup) -> None:
+    """A random head starts at chance (dev cross-entropy about ln 2); the linear-probe head starts well below
+    it; after 20 steps the parent's own config has a lower dev error than the tiny variant."""
     parent, tokenizer, tiny, train, dev = setup
-    common = dict(tokenizer=tokenizer, batch_size=16, dev_size=128, learning_rate=2e-4, threads=1)
-    untrained = TaskSurrogate(parent, train, dev, steps=0, **common)(parent.config)
+    common = dict(tokenizer=tokenizer, batch_size=16, dev_size=128, threads=1)
+    random_head = TaskSurrogate(parent, train, dev, steps=0, head_examples=0, metric="cross_entropy", **common)
+    probe_head = TaskSurrogate(parent, train, dev, steps=0, metric="cross_entropy", **common)
+    assert random_head(parent.config) == pytest.approx(math.log(2), abs=0.05)
+    assert probe_head(parent.config) < math.log(2) - 0.05
     trained = TaskSurrogate(parent, train, dev, steps=20, **common)
     full = trained(parent.config)
-    assert untrained == pytest.approx(math.log(2), abs=0.05)
-    assert full < untrained - 0.05
-    assert full < trained(tiny) - 0.05
+    assert 0.0 <= full < 0.4, full
+    assert full < trained(tiny) - 0.03, (full, trained(tiny))
 
 
 def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
@@ -54,7 +56,7 @@ def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
     assert math.isfinite(value)
     assert surrogate(tiny) == value
     assert pickle.loads(pickle.dumps(surrogate))(tiny) == value
-    assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps)"
+    assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps, error rate)"
 
 
 def test_files_datasets_and_lists_give_the_same_value(setup, sst2_dir: Path) -> None:
@@ -80,7 +82,11 @@ def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
     parent, tokenizer, _, train, dev = setup
     base = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL).fingerprint()
     assert base["objective"] == "TaskSurrogate" and len(base["parent"]) == 64
-    for change in ({"steps": 4}, {"learning_rate": 1e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32}):
+    changes = (
+        {"steps": 4}, {"learning_rate": 1e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32},
+        {"metric": "cross_entropy"}, {"warmup": 0.0}, {"head_examples": 0}, {"dev_size": 16},
+    )
+    for change in changes:
         other = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **{**SMALL, **change}).fingerprint()
         assert other != base, change
     distilled = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, distill_steps=1, **SMALL).fingerprint()
@@ -93,17 +99,20 @@ def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
 
 
 def test_a_classification_parent_keeps_its_head(setup, minilm_path: Path) -> None:
-    """With its own config and no steps, a sequence-classification parent scores its own dev loss exactly."""
+    """With its own config and no steps, a sequence-classification parent scores its own dev loss and error
+    exactly: its head is inherited, not refitted."""
     _, tokenizer, _, train, dev = setup
     torch.manual_seed(0)
     classifier = T.AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=2).eval()
-    surrogate = TaskSurrogate(
-        classifier, train, dev, tokenizer=tokenizer, steps=0, dev_size=32, batch_size=32, threads=1
-    )
+    common = dict(tokenizer=tokenizer, steps=0, dev_size=32, batch_size=32, threads=1)
     batch = tokenize(tokenizer, [row["sentence"] for row in dev[:32]], 64)
+    labels = torch.tensor([int(r["label"]) for r in dev[:32]])
     with torch.inference_mode():
-        expected = F.cross_entropy(classifier(**batch).logits, torch.tensor([int(r["label"]) for r in dev[:32]]))
-    assert surrogate(classifier.config) == pytest.approx(float(expected), abs=1e-5)
+        logits = classifier(**batch).logits
+    cross_entropy = TaskSurrogate(classifier, train, dev, metric="cross_entropy", **common)
+    assert cross_entropy(classifier.config) == pytest.approx(float(F.cross_entropy(logits, labels)), abs=1e-5)
+    error_rate = TaskSurrogate(classifier, train, dev, **common)
+    assert error_rate(classifier.config) == pytest.approx(float((logits.argmax(-1) != labels).float().mean()))
     with pytest.raises(SurrogateDataError, match="classification head has 2 labels"):
         TaskSurrogate(classifier, train, dev, tokenizer=tokenizer, num_labels=3)
 
@@ -121,3 +130,5 @@ def test_missing_or_bad_labels_are_refused_clearly(setup, tmp_path: Path) -> Non
         TaskSurrogate(parent, Dataset.from_dict({"sentence": sentences}), dev, tokenizer=tokenizer)
     with pytest.raises(SurrogateDataError, match=r"integers in \[0, num_labels\)"):
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, num_labels=1)
+    with pytest.raises(ValueError, match="metric='accuracy': choose one of"):
+        TaskSurrogate(parent, train, dev, tokenizer=tokenizer, metric="accuracy")

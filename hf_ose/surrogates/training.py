@@ -7,6 +7,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+from transformers import get_linear_schedule_with_warmup
 
 Batch = dict[str, torch.Tensor]
 
@@ -32,17 +33,34 @@ def with_threads(threads: int | None) -> Iterator[None]:
 
 
 def train_steps(
-    model: nn.Module, batches: Sequence[Batch], loss_of: Callable[[int, Batch], torch.Tensor], learning_rate: float
+    model: nn.Module,
+    batches: Sequence[Batch],
+    loss_of: Callable[[int, Batch], torch.Tensor],
+    learning_rate: float,
+    *,
+    warmup: float | None = None,
+    max_grad_norm: float | None = None,
 ) -> bool:
-    """One AdamW step per batch, **no weight decay**; ``False`` as soon as a loss is not finite."""
+    """One AdamW step per batch, **no weight decay**; ``False`` as soon as a loss is not finite.
+
+    ``warmup``: a fraction of the steps over which the learning rate rises linearly before it decays
+    linearly to zero at the last batch (``None``: constant). ``max_grad_norm``: clip the gradient norm.
+    """
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    schedule = None
+    if warmup is not None:
+        schedule = get_linear_schedule_with_warmup(optimizer, int(warmup * len(batches)), len(batches))
     for index, batch in enumerate(batches):
         optimizer.zero_grad(set_to_none=True)
         loss = loss_of(index, batch)
         if not torch.isfinite(loss):
             return False
         loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
         optimizer.step()
+        if schedule is not None:
+            schedule.step()
     return True
 
 
