@@ -470,6 +470,9 @@ def main() -> None:
     for steps in (args.steps, long_steps):
         surrogates[f"task@{steps}"] = TaskSurrogate(parent, data.train, data.dev, steps=steps, **common)
     families = {"distillation": tuple(list(surrogates)[:2]), "task": tuple(list(surrogates)[2:])}
+    print(f"\nSurrogates (library defaults): distil@s = DistillationSurrogate, held-out loss on {args.held_out} "
+          f"unlabelled sentences; task@s = TaskSurrogate, error rate on the {len(data.dev)}-row dev split after "
+          f"s steps on the {len(data.train)}-row training subset (linear-probe head start, warm-up + decay)")
     values = timed(times, "2. surrogates", lambda: evaluate_surrogates(surrogates, students))
     stability_section(values, students, pairs, families)
 

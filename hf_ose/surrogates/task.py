@@ -50,7 +50,7 @@ class TaskSurrogate(PicklableParent):
     """Error objective: the FPTAS paper's own e, the development error of an inherited model after task training.
 
     A candidate is inherited from the parent (:func:`extract_model`; with ``calibrate=True`` using activation
-    statistics of the first training batch), optionally distilled for ``distill_steps`` steps on unlabelled
+    statistics of the first 128 training examples), optionally distilled for ``distill_steps`` steps on unlabelled
     ``texts`` (default: the training sentences) with :class:`DistillationLoss`, then trained ``steps`` steps on
     the labelled task. The value is the ``metric`` over the development examples (the first ``dev_size``;
     default all): ``"error_rate"`` (the 0-1 loss, default) or ``"cross_entropy"``.
@@ -125,6 +125,7 @@ class TaskSurrogate(PicklableParent):
             return [batch(pool_texts, pool_labels, start, min(size, count - start)) for start in range(0, count, size)]
 
         self.batches = [batch(train_texts, train_labels, s * batch_size, batch_size) for s in range(max(steps, 1))]
+        self.calibration = batch(train_texts, None, 0, min(128, len(train_texts)))
         self.head_batches = chunks(train_texts, train_labels, min(head_examples, len(train_texts)))
         self.dev = chunks(dev_texts, dev_labels, len(dev_texts))
         unlabelled = load_texts(texts) if texts is not None else train_texts
@@ -147,8 +148,7 @@ class TaskSurrogate(PicklableParent):
 
     def __call__(self, config: PretrainedConfig) -> float:
         with with_threads(self.threads), seeded(self.seed):
-            calibration = _inputs(self.batches[0]) if self.calibrate else None
-            student = extract_model(self.parent, config, calibration).eval()
+            student = extract_model(self.parent, config, self.calibration if self.calibrate else None).eval()
 
             def distillation_loss(step: int, batch: Batch) -> torch.Tensor:
                 return self.loss(self._run(student, batch), self.parent_outputs[step], batch["attention_mask"])
