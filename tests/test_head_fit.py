@@ -12,7 +12,10 @@ from hf_ose.surrogates.head import fit_linear_head, output_layer
 from .families import FAMILY_CONFIGS
 
 
-def _batches(vocab_size: int, pad_token_id: int | None, count: int = 3, size: int = 16) -> list[dict[str, torch.Tensor]]:
+Batch = dict[str, torch.Tensor]
+
+
+def _batches(vocab_size: int, pad_token_id: int | None, count: int = 3, size: int = 16) -> list[Batch]:
     """Right-padded random token batches whose label is whether token 5 occurs (a linearly readable feature)."""
     generator = torch.Generator().manual_seed(0)
     batches = []
@@ -27,7 +30,7 @@ def _batches(vocab_size: int, pad_token_id: int | None, count: int = 3, size: in
     return batches
 
 
-def _loss(model: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> float:
+def _loss(model: torch.nn.Module, batches: list[Batch]) -> float:
     with torch.inference_mode():
         return sum(
             float(F.cross_entropy(model(**{k: v for k, v in b.items() if k != "labels"}).logits, b["labels"]))
