@@ -35,7 +35,8 @@ def fit_linear_head(
     right way, so the task steps still train the base model. A head that fits the features well (standardised
     features, weak penalty) leaves a short run nothing to learn in the base, and the surrogate then ranks
     students by linear-probe quality, which predicted fine-tuned SST-2 accuracy badly in
-    ``benchmarks/inheritance.py`` (5 of 13 decisive similar-size pairs right, against 11 with this start)."""
+    exploration on the students of ``benchmarks/inheritance.py`` (5 decisive similar-size pairs of 13 right,
+    against 11 with this start)."""
     layer = output_layer(model, num_labels)
     read: list[torch.Tensor] = []
     hook = layer.register_forward_hook(lambda _module, inputs, _output: read.append(inputs[0].detach()))
