@@ -109,7 +109,7 @@ class TaskSurrogate(PicklableParent):
         self.num_labels = self._num_labels(parent_model, num_labels, train_labels + dev_labels)
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(parent_model.name_or_path)
         self.parent = parent_model.eval()
-        self.steps, self.learning_rate, self.warmup, self.metric = steps, learning_rate, warmup, metric
+        self.learning_rate, self.warmup, self.metric = learning_rate, warmup, metric
         self.calibrate, self.seed, self.threads = calibrate, seed, threads
         self.loss = DistillationLoss()
         self.name = f"task surrogate ({steps} steps, {metric.replace('_', ' ')})"
@@ -124,7 +124,7 @@ class TaskSurrogate(PicklableParent):
         def chunks(pool_texts: list[str], pool_labels: list[int], count: int, size: int = 128) -> list[Batch]:
             return [batch(pool_texts, pool_labels, start, min(size, count - start)) for start in range(0, count, size)]
 
-        self.batches = [batch(train_texts, train_labels, s * batch_size, batch_size) for s in range(max(steps, 1))]
+        self.batches = [batch(train_texts, train_labels, s * batch_size, batch_size) for s in range(steps)]
         self.calibration = batch(train_texts, None, 0, min(128, len(train_texts)))
         self.head_batches = chunks(train_texts, train_labels, min(head_examples, len(train_texts)))
         self.dev = chunks(dev_texts, dev_labels, len(dev_texts))
@@ -160,8 +160,9 @@ class TaskSurrogate(PicklableParent):
             def task_loss(_: int, batch: Batch) -> torch.Tensor:
                 return F.cross_entropy(model(**_inputs(batch)).logits, batch["labels"])
 
-            batches = self.batches[: self.steps]
-            if not train_steps(model, batches, task_loss, self.learning_rate, warmup=self.warmup, max_grad_norm=1.0):
+            if not train_steps(
+                model, self.batches, task_loss, self.learning_rate, warmup=self.warmup, max_grad_norm=1.0
+            ):
                 return float("nan")
             value = self._score(model.eval())
         return value if math.isfinite(value) else float("nan")
