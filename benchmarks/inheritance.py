@@ -66,6 +66,7 @@ DEFAULT_GRID = (
 QUICK_GRID = "2-12-384-768 6-12-288-768 3-12-288-768 6-12-192-768 4-12-192-768".split()
 SIMILAR_SIZE = 1.5  # similar size: non-embedding parameters within this factor
 STEP0_TARGET = 0.5  # inherited <= this x random at step 0
+TASK_STEPS = 100  # s of the task surrogate
 STABILITY_TARGETS = (0.9, 0.8)  # Spearman(s, 10 s) and share of similar-size pairs ordered alike
 EPSILONS = (0.1, 0.5)  # FPTAS runs in section 4
 PRIOR = "data-free prior"
@@ -92,11 +93,13 @@ class Student:
 
 @dataclass(frozen=True)
 class Data:
-    """SST-2 splits: a labelled training subset (fine-tuning and the task surrogate), unlabelled training text
-    disjoint from it (the held-out distillation batch first, then distillation batches), dev and test."""
+    """SST-2 splits: a labelled training subset (fine-tuning), unlabelled training text disjoint from it (the
+    held-out distillation batch first, then distillation batches), labelled training rows disjoint from both
+    (the task surrogate's, so no budget sees a row twice), dev and test."""
 
     train: Labelled
     unlabelled: list[str]
+    task: Labelled
     dev: Labelled
     test: Labelled
 
@@ -113,7 +116,8 @@ def parse_arch(text: str) -> Architecture:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", nargs="+", type=parse_arch, help=f"D-A-H-I each (default: {len(DEFAULT_GRID)})")
-    parser.add_argument("--steps", type=int, default=25, help="s: surrogate steps (compared with 10 s)")
+    parser.add_argument("--steps", type=int, default=25, help="s: distillation surrogate steps (and 10 s)")
+    parser.add_argument("--task-steps", type=int, default=TASK_STEPS, help="s: task surrogate steps (and 10 s)")
     parser.add_argument("--train-rows", type=int, default=2000, help="labelled SST-2 training subset")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per student")
@@ -129,7 +133,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.students = args.students or [parse_arch(s) for s in QUICK_GRID]
-        args.steps, args.train_rows, args.seeds, args.test_rows, args.calibration = 1, 64, 2, 128, 32
+        args.steps, args.task_steps, args.train_rows, args.seeds = 1, 2, 64, 2
+        args.test_rows, args.calibration = 128, 32
     args.students = args.students or [parse_arch(s) for s in DEFAULT_GRID]
     return args
 
@@ -140,15 +145,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_data(folder: Path, train_rows: int, unlabelled_rows: int, test_rows: int | None, seed: int) -> Data:
-    """A seeded training subset, disjoint unlabelled text, the validation split as dev, and the test split."""
+def load_data(folder: Path, train_rows: int, unlabelled_rows: int, task_rows: int, test_rows: int | None,
+              seed: int) -> Data:
+    """Seeded disjoint parts of the training split, the validation split as dev, and the test split."""
     texts, labels = load_labelled(folder / "train.tsv")
     order = np.random.default_rng(seed).permutation(len(texts))
-    train = [(texts[k], labels[k]) for k in order[:train_rows]]
-    unlabelled = [texts[k] for k in order[train_rows : train_rows + unlabelled_rows]]
+    if train_rows + unlabelled_rows + task_rows > len(texts):
+        raise SystemExit(f"{folder / 'train.tsv'} has {len(texts)} rows; these settings need "
+                         f"{train_rows + unlabelled_rows + task_rows}: lower --steps, --task-steps or --train-rows.")
+    parts = np.split(order, np.cumsum([train_rows, unlabelled_rows, task_rows]))
     dev = list(zip(*load_labelled(folder / "validation.tsv")))
     test = list(zip(*load_labelled(folder / "test.tsv")))[:test_rows]
-    return Data(train, unlabelled, dev, test)
+    return Data([(texts[k], labels[k]) for k in parts[0]], [texts[k] for k in parts[1]],
+                [(texts[k], labels[k]) for k in parts[2]], dev, test)
 
 
 def build_students(parent: PretrainedConfig, archs: Sequence[Architecture]) -> list[Student]:
@@ -448,9 +457,9 @@ def main() -> None:
     parent = AutoModel.from_pretrained(parent_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(parent_dir)
     print(f"Parent: all-MiniLM-L6-v2 ({get_adapter(parent.config).read(parent.config)})")
-    long_steps = 10 * args.steps
-    unlabelled_rows = args.held_out + long_steps * args.batch_size
-    data = load_data(args.data, args.train_rows, unlabelled_rows, args.test_rows, args.seed)
+    unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
+    task_rows = 10 * args.task_steps * args.batch_size
+    data = load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed)
     students = build_students(parent.config, args.students)
     pairs = similar_size_pairs(students)
     print_grid(students, pairs)
@@ -463,16 +472,17 @@ def main() -> None:
 
     common = {"tokenizer": tokenizer, "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed}
     surrogates = {}
-    for steps in (args.steps, long_steps):
+    for steps in (args.steps, 10 * args.steps):
         surrogates[f"distil@{steps}"] = DistillationSurrogate(
             parent, data.unlabelled, steps=steps, held_out=args.held_out, **common
         )
-    for steps in (args.steps, long_steps):
-        surrogates[f"task@{steps}"] = TaskSurrogate(parent, data.train, data.dev, steps=steps, **common)
+    for steps in (args.task_steps, 10 * args.task_steps):
+        surrogates[f"task@{steps}"] = TaskSurrogate(parent, data.task, data.dev, steps=steps, **common)
     families = {"distillation": tuple(list(surrogates)[:2]), "task": tuple(list(surrogates)[2:])}
     print(f"\nSurrogates (library defaults): distil@s = DistillationSurrogate, held-out loss on {args.held_out} "
           f"unlabelled sentences; task@s = TaskSurrogate, error rate on the {len(data.dev)}-row dev split after "
-          f"s steps on the {len(data.train)}-row training subset (linear-probe head start, warm-up + decay)")
+          f"s steps on {len(data.task)} labelled training rows disjoint from the fine-tuning subset (s steps "
+          f"read the first s x {args.batch_size}; linear-probe head start, warm-up + decay, embeddings fixed)")
     values = timed(times, "2. surrogates", lambda: evaluate_surrogates(surrogates, students))
     stability_section(values, students, pairs, families)
 

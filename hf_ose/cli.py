@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--text-column", default="sentence", help="text column of --texts and --task (default sentence)")
     errors.add_argument("--task", nargs=2, metavar=("TRAIN", "DEV"), help="labelled train and dev data (files or NAME[:SPLIT])")
     errors.add_argument("--label-column", default="label", help="label column of --task (default label)")
-    errors.add_argument("--steps", type=int, default=25, help="surrogate training steps per candidate (default 25)")
+    errors.add_argument("--steps", type=int, default=None,
+                        help="surrogate training steps per candidate (default: 25 distil, 100 task)")
     errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
 
     inherit = commands.add_parser(
@@ -112,15 +113,16 @@ def _error_objective(args: argparse.Namespace, parent):
     from .surrogates import DistillationSurrogate, TaskSurrogate
 
     threads = max(1, torch.get_num_threads() // args.workers) if args.workers > 1 else None
+    steps = {} if args.steps is None else {"steps": args.steps}  # None: the surrogate's own default
     if args.error == "distill":
         if not args.texts:
             raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
         texts = load_texts(_data_source(args.texts), column=args.text_column)
-        return DistillationSurrogate(parent, texts, steps=args.steps, threads=threads)
+        return DistillationSurrogate(parent, texts, **steps, threads=threads)
     if not args.task:
         raise ValueError("--error task needs --task TRAIN DEV (labelled data: files or datasets ids).")
     train, dev = (_data_source(source) for source in args.task)
-    return TaskSurrogate(parent, train, dev, steps=args.steps, text_column=args.text_column,
+    return TaskSurrogate(parent, train, dev, **steps, text_column=args.text_column,
                          label_column=args.label_column, threads=threads)
 
 

@@ -15,7 +15,8 @@ from datasets import Dataset
 
 from hf_ose import Architecture
 from hf_ose.adapters import get_adapter
-from hf_ose.surrogates.data import SurrogateDataError, tokenize
+from hf_ose.inheritance import extract_model
+from hf_ose.surrogates.data import SurrogateDataError, load_labelled, load_labelled_splits, tokenize
 from hf_ose.surrogates.task import TaskSurrogate
 
 SMALL = dict(steps=3, batch_size=8, dev_size=32, threads=1)
@@ -84,8 +85,9 @@ def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
     base = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL).fingerprint()
     assert base["objective"] == "TaskSurrogate" and len(base["parent"]) == 64
     changes = (
-        {"steps": 4}, {"learning_rate": 1e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32},
+        {"steps": 4}, {"learning_rate": 3e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32},
         {"metric": "cross_entropy"}, {"warmup": 0.0}, {"head_examples": 0}, {"dev_size": 16},
+        {"train_embeddings": True},
     )
     for change in changes:
         other = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **{**SMALL, **change}).fingerprint()
@@ -133,3 +135,52 @@ def test_missing_or_bad_labels_are_refused_clearly(setup, tmp_path: Path) -> Non
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, num_labels=1)
     with pytest.raises(ValueError, match="metric='accuracy': choose one of"):
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, metric="accuracy")
+
+
+def test_named_labels_are_numbered_once_across_train_and_dev() -> None:
+    """A dev split without one of the classes keeps the training split's numbers."""
+    train = [("good", "positive"), ("bad", "negative"), ("so-so", "neutral")]
+    dev = [("great", "positive"), ("fine", "neutral")]
+    (_, train_labels), (_, dev_labels) = load_labelled_splits([train, dev])
+    assert train_labels == [2, 0, 1] and dev_labels == [2, 1]
+    assert load_labelled(dev)[1] == [1, 0]  # numbered alone, the same names would get other numbers
+
+
+def test_token_embeddings_stay_fixed_unless_asked(setup, monkeypatch) -> None:
+    """By default the task steps leave the inherited token embeddings as they are and train the rest."""
+    parent, tokenizer, tiny, train, dev = setup
+    trained: list[T.PreTrainedModel] = []
+    original = TaskSurrogate._score
+    monkeypatch.setattr(TaskSurrogate, "_score", lambda self, model: trained.append(model) or original(self, model))
+    for train_embeddings in (False, True):
+        TaskSurrogate(parent, train, dev, tokenizer=tokenizer, calibrate=False, train_embeddings=train_embeddings,
+                      **SMALL)(tiny)
+    inherited = extract_model(parent, tiny)
+    fixed, moved = (model.base_model.embeddings.word_embeddings.weight for model in trained)
+    assert torch.equal(fixed, inherited.embeddings.word_embeddings.weight)
+    assert not torch.equal(moved, inherited.embeddings.word_embeddings.weight)
+    assert not torch.equal(trained[0].base_model.encoder.layer[0].output.dense.weight,
+                           inherited.encoder.layer[0].output.dense.weight)
+
+
+def test_a_decoder_parent_with_a_tokenizer_that_cannot_pad(sst2_dir: Path) -> None:
+    """GPT-2's tokenizer has no padding token: the surrogate pads with end-of-sequence on a copy (the
+    caller's tokenizer is unchanged) and the new score head finds each row's last real token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    train, dev = _rows(sst2_dir / "train.tsv", 64), _rows(sst2_dir / "validation.tsv", 32)
+    words = sorted({w for row in train + dev for w in row["sentence"].split()})
+    vocab = {"<unk>": 0, "<eos>": 1, **{w: k + 2 for k, w in enumerate(words)}}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = T.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", eos_token="<eos>")
+    config = T.GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=len(vocab), bos_token_id=1, eos_token_id=1)
+    torch.manual_seed(0)
+    parent = T.GPT2Model(config).eval()
+    surrogate = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL)
+    assert tokenizer.pad_token is None
+    value = surrogate(get_adapter(config).write(config, Architecture(1, 4, 32, 64)))
+    assert 0.0 <= value <= 1.0
+    no_eos = T.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    with pytest.raises(SurrogateDataError, match="neither a padding nor an end-of-sequence token"):
+        TaskSurrogate(parent, train, dev, tokenizer=no_eos, **SMALL)

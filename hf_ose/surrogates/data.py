@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
@@ -38,7 +39,24 @@ def load_texts(source: str | Path | Sequence[str] | Any, column: str = "sentence
 
 def load_labelled(source: str | Path | Sequence[Any] | Any, text_column: str = "sentence",
                   label_column: str = "label") -> tuple[list[str], list[int]]:
-    """(texts, integer labels) from a file, a dataset or a list of dicts / (text, label) pairs."""
+    """(texts, integer labels) from a file, a dataset or a list of dicts / (text, label) pairs. Integer-like
+    labels are kept; named labels are numbered in sorted order (see :func:`load_labelled_splits`)."""
+    return load_labelled_splits([source], text_column, label_column)[0]
+
+
+def load_labelled_splits(sources: Sequence[Any], text_column: str = "sentence",
+                         label_column: str = "label") -> list[tuple[list[str], list[int]]]:
+    """:func:`load_labelled` for several splits of one task with one numbering of named labels across them,
+    so a development split that lacks a class still gets the training split's numbers."""
+    splits = [_read_labelled(source, text_column, label_column) for source in sources]
+    every = [label for _, labels in splits for label in labels]
+    if all(str(label).lstrip("-").isdigit() for label in every):
+        return [(texts, [int(label) for label in labels]) for texts, labels in splits]
+    names = sorted({str(label) for label in every})
+    return [(texts, [names.index(str(label)) for label in labels]) for texts, labels in splits]
+
+
+def _read_labelled(source: Any, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
     if isinstance(source, (str, Path)):
         rows = _read_rows(Path(source))
     elif hasattr(source, "column_names"):
@@ -65,10 +83,23 @@ def load_labelled(source: str | Path | Sequence[Any] | Any, text_column: str = "
         labels.append(label)
     if not texts:
         raise SurrogateDataError(f"No labelled examples in {source!r}.")
-    names = sorted({str(label) for label in labels})
-    if all(str(label).lstrip("-").isdigit() for label in labels):
-        return texts, [int(label) for label in labels]
-    return texts, [names.index(str(label)) for label in labels]
+    return texts, labels
+
+
+def padding_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """``tokenizer`` itself when it can pad; otherwise (GPT-2, Llama) a copy that pads with its end-of-sequence
+    token, leaving the caller's tokenizer untouched. Surrogates pad their batches."""
+    if tokenizer.pad_token is not None:
+        return tokenizer
+    if tokenizer.eos_token is None:
+        raise SurrogateDataError(
+            f"{type(tokenizer).__name__} has neither a padding nor an end-of-sequence token, and the surrogates pad "
+            "their batches: set tokenizer.pad_token (e.g. tokenizer.add_special_tokens({'pad_token': '[PAD]'}) "
+            "with a matching embedding row) and pass the tokenizer."
+        )
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from transformers import AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTr
 
 from ..distillation.losses import DistillationLoss
 from ..inheritance import extract_model
-from .data import SurrogateDataError, digest_texts, digest_weights, load_texts, tokenize
+from .data import SurrogateDataError, digest_texts, digest_weights, load_texts, padding_tokenizer, tokenize
 from .training import PicklableParent, seeded, train_steps, with_threads
 
 
@@ -53,7 +53,7 @@ class DistillationSurrogate(PicklableParent):
                 f"{held_out + batch_size} (a fixed evaluation batch and one training batch). Pass more text."
             )
         self.parent = parent_model.eval()
-        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(parent_model.name_or_path)
+        self.tokenizer = padding_tokenizer(tokenizer or AutoTokenizer.from_pretrained(parent_model.name_or_path))
         self.steps, self.learning_rate, self.seed, self.threads = steps, learning_rate, seed, threads
         self.calibrate = calibrate
         self.loss = loss or DistillationLoss()

@@ -41,12 +41,14 @@ def train_steps(
     warmup: float | None = None,
     max_grad_norm: float | None = None,
 ) -> bool:
-    """One AdamW step per batch, **no weight decay**; ``False`` as soon as a loss is not finite.
+    """One AdamW step per batch over the parameters that require gradients, **no weight decay**; ``False`` as
+    soon as a loss is not finite.
 
     ``warmup``: a fraction of the steps over which the learning rate rises linearly before it decays
     linearly to zero at the last batch (``None``: constant). ``max_grad_norm``: clip the gradient norm.
     """
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
     schedule = None
     if warmup is not None:
         schedule = get_linear_schedule_with_warmup(optimizer, int(warmup * len(batches)), len(batches))
@@ -57,7 +59,7 @@ def train_steps(
             return False
         loss.backward()
         if max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
         optimizer.step()
         if schedule is not None:
             schedule.step()
