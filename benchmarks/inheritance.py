@@ -13,7 +13,7 @@ size, with pairs of similar size that trade depth against width), it prints:
 4. Monotonicity: violations of the FPTAS assumption among pairs the architecture order compares, per
    surrogate, and the candidates the FPTAS would skip wrongly because of them.
 
-Run: python benchmarks/inheritance.py           (about 40 minutes on 2 CPU cores)
+Run: python benchmarks/inheritance.py           (about 55 minutes on 2 CPU cores)
      python benchmarks/inheritance.py --quick   (a smoke run of about 2 minutes)
 """
 
