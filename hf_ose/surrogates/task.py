@@ -88,7 +88,8 @@ class TaskSurrogate(PicklableParent):
     The defaults (100 steps of 16 examples at 1e-4) come from ``benchmarks/inheritance.py``, which measures
     how well the value predicts fine-tuned accuracy and how stable it is between s and 10 s steps: for the
     students of all-MiniLM-L6-v2 on SST-2, 25 steps left the narrowest near chance and ranked the students
-    worse than parameter counting does.
+    worse than parameter counting does. There, ``metric="cross_entropy"`` was steadier between 100 and 1000
+    steps but ordered students of similar size less often in line with fine-tuned accuracy than the error rate.
     """
 
     is_prior = False
