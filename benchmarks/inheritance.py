@@ -55,6 +55,7 @@ from hf_ose.inheritance import extract_model
 from hf_ose.objectives.counting import measure_static_cost
 from hf_ose.search.fptas import Candidate, fptas
 from hf_ose.surrogates import DistillationSurrogate, load_labelled
+from hf_ose.surrogates.data import tokenize
 from hf_ose.surrogates.task import TaskSurrogate, with_classification_head
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
@@ -183,10 +184,6 @@ def similar_size_pairs(students: Sequence[Student]) -> list[tuple[int, int]]:
         if max(students[a].params, students[b].params) <= SIMILAR_SIZE * min(students[a].params, students[b].params)
         and (trades(students[a].arch, students[b].arch) or trades(students[b].arch, students[a].arch))
     ]
-
-
-def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> Batch:
-    return dict(tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
 
 
 def log(message: str) -> None:
