@@ -13,8 +13,8 @@ size, with pairs of similar size that trade depth against width), it prints:
 4. Monotonicity: violations of the FPTAS assumption among pairs the architecture order compares, per
    surrogate, and the candidates the FPTAS would skip wrongly because of them.
 
-Run: python benchmarks/inheritance.py           (about 55 minutes on 2 CPU cores)
-     python benchmarks/inheritance.py --quick   (a smoke run of about 2 minutes)
+Run: python benchmarks/inheritance.py           (about 90 minutes on 2 CPU cores; --task-repeats 1: 55)
+     python benchmarks/inheritance.py --quick   (a smoke run of about 4 minutes)
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--students", nargs="+", type=parse_arch, help=f"D-A-H-I each (default: {len(DEFAULT_GRID)})")
     parser.add_argument("--steps", type=int, default=25, help="s: distillation surrogate steps (and 10 s)")
     parser.add_argument("--task-steps", type=int, default=TASK_STEPS, help="s: task surrogate steps (and 10 s)")
+    parser.add_argument("--task-repeats", type=int, default=2, help="task surrogate runs averaged per value")
     parser.add_argument("--train-rows", type=int, default=2000, help="labelled SST-2 training subset")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per student")
@@ -455,7 +456,7 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(parent_dir)
     print(f"Parent: all-MiniLM-L6-v2 ({get_adapter(parent.config).read(parent.config)})")
     unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
-    task_rows = 10 * args.task_steps * args.batch_size
+    task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
     data = load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed)
     students = build_students(parent.config, args.students)
     pairs = similar_size_pairs(students)
@@ -474,12 +475,15 @@ def main() -> None:
             parent, data.unlabelled, steps=steps, held_out=args.held_out, **common
         )
     for steps in (args.task_steps, 10 * args.task_steps):
-        surrogates[f"task@{steps}"] = TaskSurrogate(parent, data.task, data.dev, steps=steps, **common)
+        surrogates[f"task@{steps}"] = TaskSurrogate(parent, data.task, data.dev, steps=steps,
+                                                    repeats=args.task_repeats, **common)
     families = {"distillation": tuple(list(surrogates)[:2]), "task": tuple(list(surrogates)[2:])}
+    runs = (f"the mean of {args.task_repeats} runs, run r reading the r-th s x {args.batch_size} rows under seed "
+            f"{args.seed} + r" if args.task_repeats > 1 else f"s steps read the first s x {args.batch_size}")
     print(f"\nSurrogates (library defaults): distil@s = DistillationSurrogate, held-out loss on {args.held_out} "
           f"unlabelled sentences; task@s = TaskSurrogate, error rate on the {len(data.dev)}-row dev split after "
-          f"s steps on {len(data.task)} labelled training rows disjoint from the fine-tuning subset (s steps "
-          f"read the first s x {args.batch_size}; linear-probe head start, warm-up + decay, embeddings fixed)")
+          f"s steps on {len(data.task)} labelled training rows disjoint from the fine-tuning subset ({runs}; "
+          "linear-probe head start, warm-up + decay, embeddings fixed)")
     values = timed(times, "2. surrogates", lambda: evaluate_surrogates(surrogates, students))
     stability_section(values, students, pairs, families)
 

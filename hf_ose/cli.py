@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--label-column", default="label", help="label column of --task (default label)")
     errors.add_argument("--steps", type=int, default=None,
                         help="surrogate training steps per candidate (default: 25 distil, 100 task)")
+    errors.add_argument("--repeats", type=int, default=None,
+                        help="task surrogate: independent runs averaged per candidate (default 2)")
     errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
 
     inherit = commands.add_parser(
@@ -114,6 +116,8 @@ def _error_objective(args: argparse.Namespace, parent):
 
     threads = max(1, torch.get_num_threads() // args.workers) if args.workers > 1 else None
     steps = {} if args.steps is None else {"steps": args.steps}  # None: the surrogate's own default
+    if args.repeats is not None and args.error != "task":
+        raise ValueError("--repeats averages task-surrogate runs: use it with --error task.")
     if args.error == "distill":
         if not args.texts:
             raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
@@ -122,7 +126,8 @@ def _error_objective(args: argparse.Namespace, parent):
     if not args.task:
         raise ValueError("--error task needs --task TRAIN DEV (labelled data: files or datasets ids).")
     train, dev = (_data_source(source) for source in args.task)
-    return TaskSurrogate(parent, train, dev, **steps, text_column=args.text_column,
+    repeats = {} if args.repeats is None else {"repeats": args.repeats}
+    return TaskSurrogate(parent, train, dev, **steps, **repeats, text_column=args.text_column,
                          label_column=args.label_column, threads=threads)
 
 

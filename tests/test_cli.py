@@ -79,6 +79,7 @@ def test_inherit_saves_a_student_that_stock_transformers_loads(tmp_path, capsys,
 @pytest.mark.parametrize("arguments, message", [
     (["--error", "distill"], "--error distill needs --texts"),
     (["--error", "task"], "--error task needs --task TRAIN DEV"),
+    (["--error", "distill", "--texts", "x.txt", "--repeats", "2"], "use it with --error task"),
 ])
 def test_surrogates_without_their_data_are_refused(tmp_path, capsys, minilm_path, arguments, message):
     assert main(["extract", str(minilm_path), "--out", str(tmp_path), *arguments]) == 2
@@ -88,3 +89,14 @@ def test_surrogates_without_their_data_are_refused(tmp_path, capsys, minilm_path
 def test_a_preset_has_no_weights_to_inherit(tmp_path, capsys):
     assert main(["inherit", "bert-base-uncased", "--config", str(tmp_path), "--out", str(tmp_path / "s")]) == 2
     assert "a config without weights" in capsys.readouterr().err
+
+
+def test_task_surrogate_options_reach_the_surrogate(minilm_path, sst2_dir):
+    from hf_ose.cli import _error_objective, build_parser
+    from hf_ose.parent import load_parent_model
+
+    split = [str(sst2_dir / "train.tsv"), str(sst2_dir / "validation.tsv")]
+    args = build_parser().parse_args(["extract", str(minilm_path), "--error", "task", "--task", *split,
+                                      "--steps", "7", "--repeats", "3"])
+    surrogate = _error_objective(args, load_parent_model(str(minilm_path)))
+    assert surrogate.fingerprint()["steps"] == 7 and surrogate.fingerprint()["repeats"] == 3

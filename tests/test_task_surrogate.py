@@ -58,22 +58,34 @@ def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
     assert math.isfinite(value)
     assert surrogate(tiny) == value
     assert pickle.loads(pickle.dumps(surrogate))(tiny) == value
-    assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps, error rate)"
+    assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps, error rate, mean of 2 runs)"
+
+
+def test_repeats_average_independent_runs_on_the_next_rows(setup) -> None:
+    """Run r of the default two is the single run on the rows from r x steps x batch_size on, under seed + r."""
+    parent, tokenizer, tiny, train, dev = setup
+    step_rows = SMALL["steps"] * SMALL["batch_size"]
+    rotated = [train[r * step_rows :] + train[: r * step_rows] for r in range(2)]
+    runs = [TaskSurrogate(parent, rows, dev, tokenizer=tokenizer, metric="cross_entropy", seed=5 + r, repeats=1,
+                          **SMALL)(tiny) for r, rows in enumerate(rotated)]
+    averaged = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, metric="cross_entropy", seed=5, **SMALL)
+    assert runs[0] != runs[1]
+    assert averaged(tiny) == pytest.approx(sum(runs) / 2, rel=1e-6)
+    assert averaged.fingerprint()["repeats"] == 2 and "mean of 2 runs" in averaged.name
+    with pytest.raises(ValueError, match="repeats >= 1"):
+        TaskSurrogate(parent, train, dev, tokenizer=tokenizer, repeats=0, **SMALL)
 
 
 def test_files_datasets_and_lists_give_the_same_value(setup, sst2_dir: Path) -> None:
-    """Only the first steps x batch_size training rows and dev_size dev rows count, whatever holds them."""
+    """Only the leading rows count (each run's steps x batch_size and head_examples, the first dev_size dev
+    rows), whatever holds them."""
     parent, tokenizer, tiny, train, dev = setup
-    from_lists = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, calibrate=False, **SMALL)
-    from_files = TaskSurrogate(
-        parent, sst2_dir / "train.tsv", str(sst2_dir / "validation.tsv"), tokenizer=tokenizer, calibrate=False,
-        **SMALL,
-    )
-    from_datasets = TaskSurrogate(
-        parent, Dataset.from_list(train), Dataset.from_list(dev), tokenizer=tokenizer, calibrate=False, **SMALL
-    )
+    small = {**SMALL, "head_examples": 64, "calibrate": False, "tokenizer": tokenizer}
+    from_lists = TaskSurrogate(parent, train, dev, **small)
+    from_files = TaskSurrogate(parent, sst2_dir / "train.tsv", str(sst2_dir / "validation.tsv"), **small)
+    from_datasets = TaskSurrogate(parent, Dataset.from_list(train), Dataset.from_list(dev), **small)
     pairs = [(row["sentence"], int(row["label"])) for row in train]
-    from_pairs = TaskSurrogate(parent, pairs, dev, tokenizer=tokenizer, calibrate=False, **SMALL)
+    from_pairs = TaskSurrogate(parent, pairs, dev, **small)
     value = from_lists(tiny)
     assert from_files(tiny) == from_datasets(tiny) == from_pairs(tiny) == value
     assert from_datasets.fingerprint() == from_lists.fingerprint() == from_pairs.fingerprint()
@@ -87,7 +99,7 @@ def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
     changes = (
         {"steps": 4}, {"learning_rate": 3e-4}, {"distill_steps": 1}, {"seed": 1}, {"max_length": 32},
         {"metric": "cross_entropy"}, {"warmup": 0.0}, {"head_examples": 0}, {"dev_size": 16},
-        {"train_embeddings": True},
+        {"train_embeddings": True}, {"repeats": 1},
     )
     for change in changes:
         other = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **{**SMALL, **change}).fingerprint()
@@ -154,7 +166,7 @@ def test_token_embeddings_stay_fixed_unless_asked(setup, monkeypatch) -> None:
     monkeypatch.setattr(TaskSurrogate, "_score", lambda self, model: trained.append(model) or original(self, model))
     for train_embeddings in (False, True):
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, calibrate=False, train_embeddings=train_embeddings,
-                      **SMALL)(tiny)
+                      repeats=1, **SMALL)(tiny)
     inherited = extract_model(parent, tiny)
     fixed, moved = (model.base_model.embeddings.word_embeddings.weight for model in trained)
     assert torch.equal(fixed, inherited.embeddings.word_embeddings.weight)
