@@ -97,8 +97,8 @@ class TaskSurrogate(PicklableParent):
 
     The value is the mean over ``repeats`` independent runs (default 2): run r reads the training examples
     from row ``r * steps * batch_size`` on (its calibration and probe rows too, wrapping round at the end)
-    under seed ``seed + r``, so give ``repeats * steps * batch_size`` examples. The distillation batches are
-    the same for every run. Each run costs the same, so ``repeats=1`` halves the time of the default.
+    under seed ``seed + r``. The distillation batches are the same for every run. Each run costs the same,
+    so ``repeats=1`` halves the time of the default.
 
     The defaults (the mean of 2 runs of 100 steps of 16 examples at 1e-4) come from
     ``benchmarks/inheritance.py``, which measures how stable the value is between s and 10 s steps and how
@@ -156,8 +156,8 @@ class TaskSurrogate(PicklableParent):
         self.calibrate, self.seed, self.threads = calibrate, seed, threads
         self.train_embeddings = train_embeddings
         self.loss = DistillationLoss()
-        runs = f", mean of {repeats} runs" if repeats > 1 else ""
-        self.name = f"task surrogate ({steps} steps, {metric.replace('_', ' ')}{runs})"
+        averaged = f", mean of {repeats} runs" if repeats > 1 else ""
+        self.name = f"task surrogate ({steps} steps, {metric.replace('_', ' ')}{averaged})"
 
         def batch(pool_texts: list[str], pool_labels: list[int] | None, start: int, size: int) -> Batch:
             rows = [(start + j) % len(pool_texts) for j in range(size)]
@@ -166,8 +166,8 @@ class TaskSurrogate(PicklableParent):
                 encoded["labels"] = torch.tensor([pool_labels[r] for r in rows])
             return encoded
 
-        def chunks(pool_texts: list[str], pool_labels: list[int], count: int, first: int = 0) -> list[Batch]:
-            size = 128
+        def chunks(pool_texts: list[str], pool_labels: list[int], count: int, first: int = 0,
+                   size: int = 128) -> list[Batch]:
             return [batch(pool_texts, pool_labels, first + start, min(size, count - start))
                     for start in range(0, count, size)]
 
