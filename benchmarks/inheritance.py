@@ -13,6 +13,8 @@ size, with pairs of similar size that trade depth against width), it prints:
 4. Monotonicity: violations of the FPTAS assumption among pairs the architecture order compares, per
    surrogate, and the candidates the FPTAS would skip wrongly because of them.
 
+``benchmarks/task_variants.py`` puts task-surrogate variants through section 3 alone.
+
 Run: python benchmarks/inheritance.py           (about 90 minutes on 2 CPU cores; --task-repeats 1: 55)
      python benchmarks/inheritance.py --quick   (a smoke run of about 4 minutes)
 """
@@ -114,7 +116,7 @@ def parse_arch(text: str) -> Architecture:
     return Architecture(depth, heads, hidden, intermediate)
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", nargs="+", type=parse_arch, help=f"D-A-H-I each (default: {len(DEFAULT_GRID)})")
     parser.add_argument("--steps", type=int, default=25, help="s: distillation surrogate steps (and 10 s)")
@@ -132,7 +134,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with {train,validation,test}.tsv")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 students, tiny steps and data")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.students = args.students or [parse_arch(s) for s in QUICK_GRID]
         args.steps, args.task_steps, args.train_rows, args.seeds = 1, 2, 64, 2
@@ -160,6 +162,14 @@ def load_data(folder: Path, train_rows: int, unlabelled_rows: int, task_rows: in
     test = list(zip(*load_labelled(folder / "test.tsv")))[:test_rows]
     return Data([(texts[k], labels[k]) for k in parts[0]], [texts[k] for k in parts[1]],
                 [(texts[k], labels[k]) for k in parts[2]], dev, test)
+
+
+def benchmark_data(args: argparse.Namespace) -> Data:
+    """The splits for these settings: the distillation surrogate's rows cover its 10 s steps after the held-out
+    batch, the task surrogate's its 10 s steps for every run."""
+    unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
+    task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
+    return load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed)
 
 
 def build_students(parent: PretrainedConfig, archs: Sequence[Architecture]) -> list[Student]:
@@ -455,9 +465,7 @@ def main() -> None:
     parent = AutoModel.from_pretrained(parent_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(parent_dir)
     print(f"Parent: all-MiniLM-L6-v2 ({get_adapter(parent.config).read(parent.config)})")
-    unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
-    task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
-    data = load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed)
+    data = benchmark_data(args)
     students = build_students(parent.config, args.students)
     pairs = similar_size_pairs(students)
     print_grid(students, pairs)
