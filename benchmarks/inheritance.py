@@ -17,6 +17,7 @@ size, with pairs of similar size that trade depth against width), it prints:
 
 Run: python benchmarks/inheritance.py           (about 90 minutes on 2 CPU cores; --task-repeats 1: 55)
      python benchmarks/inheritance.py --quick   (a smoke run of about 4 minutes)
+     --fine-tune-rows 7500 gives each seed its own 7500 fresh rows (about 3x the fine-tuning time)
 """
 
 from __future__ import annotations
@@ -96,15 +97,21 @@ class Student:
 
 @dataclass(frozen=True)
 class Data:
-    """SST-2 splits: a labelled training subset (fine-tuning), unlabelled training text disjoint from it (the
-    held-out distillation batch first, then distillation batches), labelled training rows disjoint from both
-    (the task surrogate's, so no budget sees a row twice), dev and test."""
+    """SST-2 splits: a labelled training subset (calibration, and fine-tuning unless each seed has its own),
+    unlabelled training text disjoint from it (the held-out distillation batch first, then distillation
+    batches), labelled training rows disjoint from both (the task surrogate's, so no budget sees a row twice),
+    dev, test, and optionally one fresh fine-tuning subset per seed, disjoint from all the rest."""
 
     train: Labelled
     unlabelled: list[str]
     task: Labelled
     dev: Labelled
     test: Labelled
+    per_seed: tuple[Labelled, ...] = ()
+
+    def fine_tuning_rows(self, seed_index: int) -> Labelled:
+        """The rows the ``seed_index``-th fine-tuning seed trains on."""
+        return self.per_seed[seed_index] if self.per_seed else self.train
 
 
 def parse_arch(text: str) -> Architecture:
@@ -123,6 +130,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--task-steps", type=int, default=TASK_STEPS, help="s: task surrogate steps (and 10 s)")
     parser.add_argument("--task-repeats", type=int, default=2, help="task surrogate runs averaged per value")
     parser.add_argument("--train-rows", type=int, default=2000, help="labelled SST-2 training subset")
+    parser.add_argument("--fine-tune-rows", type=int, default=None,
+                        help="give each fine-tuning seed its own N fresh training rows (default: every seed "
+                             "fine-tunes on the --train-rows subset); the surrogates' rows do not move")
     parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs")
     parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per student")
     parser.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
@@ -150,18 +160,20 @@ def seed_everything(seed: int) -> None:
 
 
 def load_data(folder: Path, train_rows: int, unlabelled_rows: int, task_rows: int, test_rows: int | None,
-              seed: int) -> Data:
-    """Seeded disjoint parts of the training split, the validation split as dev, and the test split."""
+              seed: int, per_seed_rows: Sequence[int] = ()) -> Data:
+    """Seeded disjoint parts of the training split (the per-seed subsets last, so they never move the others),
+    the validation split as dev, and the test split."""
     texts, labels = load_labelled(folder / "train.tsv")
     order = np.random.default_rng(seed).permutation(len(texts))
-    if train_rows + unlabelled_rows + task_rows > len(texts):
-        raise SystemExit(f"{folder / 'train.tsv'} has {len(texts)} rows; these settings need "
-                         f"{train_rows + unlabelled_rows + task_rows}: lower --steps, --task-steps or --train-rows.")
-    parts = np.split(order, np.cumsum([train_rows, unlabelled_rows, task_rows]))
+    sizes = [train_rows, unlabelled_rows, task_rows, *per_seed_rows]
+    if sum(sizes) > len(texts):
+        raise SystemExit(f"{folder / 'train.tsv'} has {len(texts)} rows; these settings need {sum(sizes)}: "
+                         "lower --steps, --task-steps, --train-rows, --fine-tune-rows or --seeds.")
+    parts = np.split(order, np.cumsum(sizes))
+    labelled = [[(texts[k], labels[k]) for k in part] for part in parts[:-1]]
     dev = list(zip(*load_labelled(folder / "validation.tsv")))
     test = list(zip(*load_labelled(folder / "test.tsv")))[:test_rows]
-    return Data([(texts[k], labels[k]) for k in parts[0]], [texts[k] for k in parts[1]],
-                [(texts[k], labels[k]) for k in parts[2]], dev, test)
+    return Data(labelled[0], [texts[k] for k in parts[1]], labelled[2], dev, test, tuple(labelled[3:]))
 
 
 def benchmark_data(args: argparse.Namespace) -> Data:
@@ -169,7 +181,8 @@ def benchmark_data(args: argparse.Namespace) -> Data:
     batch, the task surrogate's its 10 s steps for every run."""
     unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
     task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
-    return load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed)
+    per_seed_rows = [args.fine_tune_rows] * args.seeds if args.fine_tune_rows else []
+    return load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed, per_seed_rows)
 
 
 def build_students(parent: PretrainedConfig, archs: Sequence[Architecture]) -> list[Student]:
@@ -320,19 +333,19 @@ def accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: L
 
 
 def fine_tune(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig,
-              calibration: Batch, data: Data, settings: FineTuning, seed: int) -> float:
-    """Inherit (calibrated), add a seeded classification head, fine-tune with AdamW and a linear schedule
-    (dropout on), and return the test accuracy."""
+              calibration: Batch, train: Labelled, test: Labelled, settings: FineTuning, seed: int) -> float:
+    """Inherit (calibrated), add a seeded classification head, fine-tune on ``train`` with AdamW and a linear
+    schedule (dropout on), and return the accuracy on ``test``."""
     torch.manual_seed(seed)
     model = with_classification_head(extract_model(parent, config, calibration), config, num_labels=2).train()
-    batches_per_epoch = math.ceil(len(data.train) / settings.batch_size)
+    batches_per_epoch = math.ceil(len(train) / settings.batch_size)
     total = settings.epochs * batches_per_epoch
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
     order = torch.Generator().manual_seed(seed)
     for _ in range(settings.epochs):
-        for chunk in torch.randperm(len(data.train), generator=order).split(settings.batch_size):
-            rows = [data.train[k] for k in chunk.tolist()]
+        for chunk in torch.randperm(len(train), generator=order).split(settings.batch_size):
+            rows = [train[k] for k in chunk.tolist()]
             batch = tokenize(tokenizer, [t for t, _ in rows], settings.max_length)
             loss = model(**batch, labels=torch.tensor([y for _, y in rows])).loss
             optimizer.zero_grad(set_to_none=True)
@@ -340,7 +353,7 @@ def fine_tune(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, confi
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-    return accuracy(model, tokenizer, data.test, settings.max_length)
+    return accuracy(model, tokenizer, test, settings.max_length)
 
 
 def fine_tune_all(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, students: Sequence[Student],
@@ -350,7 +363,8 @@ def fine_tune_all(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, s
     for k, s in enumerate(students):
         for j, seed in enumerate(seeds):
             started = time.perf_counter()
-            results[k, j] = fine_tune(parent, tokenizer, s.config, calibration, data, settings, seed)
+            results[k, j] = fine_tune(parent, tokenizer, s.config, calibration, data.fine_tuning_rows(j), data.test,
+                                      settings, seed)
             log(f"  fine-tuned {s.label} seed {seed}: {results[k, j]:.4f} ({time.perf_counter() - started:.0f} s)")
     return results
 
@@ -367,7 +381,9 @@ def downstream_section(accuracies: np.ndarray, predictors: dict[str, list[float]
                        pairs: Sequence[tuple[int, int]], data: Data, settings: FineTuning) -> None:
     seeds = accuracies.shape[1]
     mean, spread = accuracies.mean(axis=1), accuracies.std(axis=1, ddof=1)
-    print(f"\n3. Downstream: SST-2 fine-tuning on {len(data.train)} training rows, {settings.epochs} epoch(s), "
+    subsets = (f"its own {len(data.per_seed[0])} training rows per seed" if data.per_seed
+               else f"{len(data.train)} training rows")
+    print(f"\n3. Downstream: SST-2 fine-tuning on {subsets}, {settings.epochs} epoch(s), "
           f"lr {settings.lr:g}, batch {settings.batch_size}, max_length {settings.max_length}, {seeds} seeds; "
           f"calibrated inheritance + new classification head (no distillation first); "
           f"test split ({len(data.test)} rows, never used for selection)")

@@ -8,10 +8,12 @@ similar-size pairs?" without the 10 s-step stability runs, which ``inheritance.p
 
 A variant is ``key=value[,key=value...]`` of TaskSurrogate keyword arguments (values as Python literals), plus
 ``dev_min_words=N``: score on the dev rows of at least N words (SST-2's test split is full sentences, median
-19 words; its train and validation splits are mostly phrases, median 7).
+19 words; its train and validation splits are mostly phrases, median 7). An empty variant is the defaults.
 
 Run: python benchmarks/task_variants.py                      (the variants below; about 50 minutes on 2 cores)
      python benchmarks/task_variants.py --variant head_examples=0 --seeds 5   (other inheritance.py options pass on)
+     python benchmarks/task_variants.py --variant '' --variant head_examples=0 --fine-tune-rows 7500
+                                                              (the defaults too, longer fine-tuning; about 80 minutes)
      python benchmarks/task_variants.py --quick               (a smoke run of about 5 minutes)
 """
 
@@ -80,7 +82,8 @@ def main() -> None:
     times: dict[str, float] = {}
     predictors: dict[str, list[float]] = {}
     for variant in variants:
-        name = "task@{} {}".format(args.task_steps, ",".join(f"{k}={v}" for k, v in variant.items()))
+        changed = ",".join(f"{k}={v}" for k, v in variant.items()) or "(defaults)"
+        name = f"task@{args.task_steps} {changed}"
         options = dict(variant)
         min_words = options.pop("dev_min_words", 0)
         dev = [(text, label) for text, label in data.dev if len(text.split()) >= min_words]
