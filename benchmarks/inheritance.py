@@ -145,6 +145,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with {train,validation,test}.tsv")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5 students, tiny steps and data")
     args = parser.parse_args(argv)
+    if args.fine_tune_rows is not None and args.fine_tune_rows < 1:
+        parser.error(f"--fine-tune-rows {args.fine_tune_rows}: give a positive row count, or leave it out to "
+                     "fine-tune every seed on the --train-rows subset")
     if args.quick:
         args.students = args.students or [parse_arch(s) for s in QUICK_GRID]
         args.steps, args.task_steps, args.train_rows, args.seeds = 1, 2, 64, 2
@@ -173,7 +176,7 @@ def load_data(folder: Path, train_rows: int, unlabelled_rows: int, task_rows: in
     labelled = [[(texts[k], labels[k]) for k in part] for part in parts[:-1]]
     dev = list(zip(*load_labelled(folder / "validation.tsv")))
     test = list(zip(*load_labelled(folder / "test.tsv")))[:test_rows]
-    return Data(labelled[0], [texts[k] for k in parts[1]], labelled[2], dev, test, tuple(labelled[3:]))
+    return Data(labelled[0], [text for text, _ in labelled[1]], labelled[2], dev, test, tuple(labelled[3:]))
 
 
 def benchmark_data(args: argparse.Namespace) -> Data:
@@ -181,7 +184,7 @@ def benchmark_data(args: argparse.Namespace) -> Data:
     batch, the task surrogate's its 10 s steps for every run."""
     unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
     task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
-    per_seed_rows = [args.fine_tune_rows] * args.seeds if args.fine_tune_rows else []
+    per_seed_rows = [args.fine_tune_rows] * args.seeds if args.fine_tune_rows is not None else []
     return load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed, per_seed_rows)
 
 
