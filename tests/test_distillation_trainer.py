@@ -14,7 +14,7 @@ from hf_ose.adapters import get_adapter
 from hf_ose.distillation import DistillationLoss
 from hf_ose.distillation.trainer import DistillationTrainer, distillation_dataset
 from hf_ose.inheritance import extract_model
-from hf_ose.surrogates.training import with_threads
+from hf_ose.torch_context import torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def _trainer(setup, tmp_path: Path, steps: int) -> DistillationTrainer:
 
 def test_training_lowers_held_out_distillation_loss_and_saves_a_stock_model(setup, tmp_path: Path) -> None:
     parent, tokenizer, _, texts = setup
-    with with_threads(1):
+    with torch_threads(1):
         trainer = _trainer(setup, tmp_path, steps=8)
         student = trainer.model
         before = trainer.evaluate()["eval_loss"]

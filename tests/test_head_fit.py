@@ -8,11 +8,10 @@ import torch.nn.functional as F
 import transformers as T
 
 from hf_ose.surrogates.head import fit_linear_head, output_layer
+from hf_ose.torch_context import Batch
 
 from .families import FAMILY_CONFIGS
 
-
-Batch = dict[str, torch.Tensor]
 
 
 def _batches(vocab_size: int, pad_token_id: int | None, count: int = 3, size: int = 16) -> list[Batch]:

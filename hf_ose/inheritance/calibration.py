@@ -10,11 +10,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..torch_context import Batch
 from .errors import InheritanceError
 
 __all__ = ["CalibrationRun", "as_batches"]
-
-Batch = dict[str, torch.Tensor]
 
 
 def as_batches(data: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Batch]:

@@ -46,7 +46,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from .calibration import Batch, CalibrationRun
+from ..torch_context import Batch
+from .calibration import CalibrationRun
 from .families import FamilyLayout, is_norm
 from .selection import InheritancePlan, ReadMap
 

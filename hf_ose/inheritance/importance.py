@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
-from .calibration import Batch, CalibrationRun
+from ..torch_context import Batch
+from .calibration import CalibrationRun
 from .families import AttentionShape, FamilyLayout, is_norm, linear_weight
 
 __all__ = ["Scores", "activation_scores", "attention_weights", "magnitude_scores"]

@@ -6,8 +6,6 @@ import gc
 import logging
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -17,6 +15,7 @@ from transformers import AutoModel, PretrainedConfig
 from transformers.initialization import no_init_weights
 
 from ..hardware import cpu_description
+from ..torch_context import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -91,17 +90,6 @@ def random_model(config: PretrainedConfig, seed: int = 0) -> nn.Module:
                 chunk = flat[start : start + _FILL_BLOCK]
                 chunk.copy_(block[: chunk.numel()].to(chunk.dtype))
     return model.eval()
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with ``threads`` intra-op threads and restore the previous count afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def measure_latency(config: PretrainedConfig, settings: LatencySettings = LatencySettings()) -> LatencyMeasurement:

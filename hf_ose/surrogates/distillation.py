@@ -11,7 +11,8 @@ from transformers import AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTr
 from ..distillation.losses import DistillationLoss
 from ..inheritance import extract_model
 from .data import SurrogateDataError, digest_texts, digest_weights, load_texts, padding_tokenizer, tokenize
-from .training import PicklableParent, seeded, train_steps, with_threads
+from ..torch_context import seeded, torch_threads
+from .training import PicklableParent, train_steps
 
 
 class DistillationSurrogate(PicklableParent):
@@ -79,7 +80,7 @@ class DistillationSurrogate(PicklableParent):
         return self._settings
 
     def __call__(self, config: PretrainedConfig) -> float:
-        with with_threads(self.threads), seeded(self.seed):
+        with torch_threads(self.threads), seeded(self.seed):
             student = extract_model(self.parent, config, self.batches[0] if self.calibrate else None).eval()
             student.get_input_embeddings().requires_grad_(False)
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .training import Batch
+from ..torch_context import Batch
 
 
 def output_layer(model: nn.Module, num_labels: int) -> nn.Linear:

@@ -30,7 +30,8 @@ from .data import (
     tokenize,
 )
 from .head import fit_linear_head
-from .training import Batch, PicklableParent, seeded, train_steps, with_threads
+from ..torch_context import Batch, seeded, torch_threads
+from .training import PicklableParent, train_steps
 
 Labelled = Any  # a file path, a ``datasets.Dataset`` or a list of dicts / (text, label) pairs
 
@@ -211,7 +212,7 @@ class TaskSurrogate(PicklableParent):
 
     def _run_once(self, config: PretrainedConfig, run: TaskRun, seed: int) -> float:
         """One inherit-distil-train-score run; ``nan`` when a loss or the metric is not finite."""
-        with with_threads(self.threads), seeded(seed):
+        with torch_threads(self.threads), seeded(seed):
             student = extract_model(self.parent, config, run.calibration if self.calibrate else None).eval()
             self._freeze_embeddings(student)
 

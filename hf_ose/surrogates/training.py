@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-Batch = dict[str, torch.Tensor]
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run the block under ``seed`` without disturbing the caller's random state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextmanager
-def with_threads(threads: int | None) -> Iterator[None]:
-    """Use ``threads`` intra-op threads in the block (``None``: leave as is)."""
-    previous = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
+from ..torch_context import Batch, seeded
 
 def train_steps(
     model: nn.Module,
