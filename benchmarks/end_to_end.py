@@ -20,15 +20,16 @@ from transformers import AutoModel, AutoTokenizer, TrainingArguments
 
 from hf_ose import ParetoFront
 from hf_ose.cli import main as hf_ose_cli
+from hf_ose.data import load_texts
 from hf_ose.distillation import DistillationTrainer, distillation_dataset
 from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model
-from hf_ose.surrogates import load_texts
+from hf_ose.torch_context import Batch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 
 
-def side_by_side(models: dict[str, torch.nn.Module], inputs: dict[str, torch.Tensor], rounds: int = 15) -> dict[str, float]:
+def side_by_side(models: dict[str, torch.nn.Module], inputs: Batch, rounds: int = 15) -> dict[str, float]:
     """Median latency (ms) of each model, timed in alternation so both see the same machine state."""
     times: dict[str, list[float]] = {name: [] for name in models}
     with torch.inference_mode():
@@ -72,9 +73,9 @@ def main() -> None:
     eval_set, _ = distillation_dataset(tokenizer, load_texts(DATA / "validation.tsv")[:256], max_length=64)
     trainer = DistillationTrainer(
         model=student, teacher=parent, data_collator=collator, train_dataset=train_set, eval_dataset=eval_set,
-        args=TrainingArguments(output_dir=str(out / "trainer"), max_steps=args.distill_steps, per_device_train_batch_size=16,
-                               learning_rate=1e-4, weight_decay=0.0, report_to=[], use_cpu=True, save_strategy="no",
-                               logging_steps=50),
+        args=TrainingArguments(output_dir=str(out / "trainer"), max_steps=args.distill_steps,
+                               per_device_train_batch_size=16, learning_rate=1e-4, weight_decay=0.0, report_to=[],
+                               use_cpu=True, save_strategy="no", logging_steps=50),
     )
     before = trainer.evaluate()["eval_loss"]
     trainer.train()
@@ -86,8 +87,9 @@ def main() -> None:
     inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     latency = side_by_side({"parent": parent, "student": reloaded}, inputs)
     total = time.perf_counter() - started
-    print(f"\nhf-ose extract: {search_seconds / 60:.1f} min ({front.info['evaluations']} surrogate evaluations, "
-          f"bound {front.info['evaluation_bound']}, {front.info['candidates']} candidates)")
+    record = front.record
+    print(f"\nhf-ose extract: {search_seconds / 60:.1f} min ({record.evaluations} surrogate evaluations, "
+          f"bound {record.evaluation_bound}, {record.candidates} candidates)")
     print(f"W-best student: {best.architecture}, {best.params / 1e6:.1f}M parameters "
           f"(parent {front.reference.params / 1e6:.1f}M)")
     print(f"Held-out distillation loss: {before:.4f} inherited -> {after:.4f} after {args.distill_steps} steps")

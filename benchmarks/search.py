@@ -3,9 +3,12 @@
 1. epsilon vs error evaluations spent (and their bound) vs search wall time vs front size, for the FPTAS and
    the FPTAS paper's interval strategy. The error objective is the data-free prior, evaluated for real.
 2. The latency predictor: predicted vs measured latency on held-out measured candidates (mean and worst
-   relative error), for several sample sizes, measured side by side in one run.
+   relative error), for several sample sizes, measured side by side in one run (interleaved rounds, as the
+   search measures).
+3. Stability: identical searches, latency measured afresh in each: parent latency, held-out error, front size,
+   points shared with the first run, and the W-best point.
 
-Run: python benchmarks/search.py [--test-points 12] [--sample-sizes 8 12 16]
+Run: python benchmarks/search.py [--test-points 12] [--sample-sizes 8 12 16] [--stability-runs 3]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from hf_ose.hardware import cpu_description
 from hf_ose.objectives.error import DataFreePrior
 from hf_ose.objectives.latency import LatencySettings, measure_latency
 from hf_ose.objectives.latency_predictor import LatencyPredictor, LatencySample, choose_sample
+from hf_ose.objectives.latency_rounds import RoundsMeasurer
 from hf_ose.search.fptas import fptas, interval_strategy
 
 EPSILONS = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -62,10 +66,13 @@ def predictor_table(extractor: OSEExtractor, sample_sizes: list[int], test_point
         pool |= set(choose_sample(flops, n))
     rng = random.Random(0)
     test = rng.sample(sorted(set(range(len(flops))) - pool), test_points)
-    measured: dict[int, float] = {}
+    measurer = RoundsMeasurer(
+        lambda arch: measure_latency(extractor.space.config(arch), settings).median_ms, settings.rounds,
+        disable_progress=True,
+    )
     started = time.perf_counter()
-    for k in sorted(pool | set(test)):
-        measured[k] = measure_latency(extractor.space.config(cheap.archs[k]), settings).median_ms
+    measurer.ensure([cheap.archs[k] for k in sorted(pool | set(test))])
+    measured = {k: measurer.timing(cheap.archs[k]).ms for k in sorted(pool | set(test))}
     seconds = time.perf_counter() - started
 
     def sample(k: int) -> LatencySample:
@@ -90,11 +97,29 @@ def predictor_table(extractor: OSEExtractor, sample_sizes: list[int], test_point
     print(f"(test latencies {test_ms[0]:.0f}-{test_ms[-1]:.0f} ms; parent {cheap.latency.parent_latency_ms:.0f} ms)")
 
 
+def stability_table(objectives: Objectives, runs: int, epsilon: float = 0.1) -> None:
+    """Identical searches, each measuring latency afresh: how far the parent's latency, the front and the
+    W-best point move between runs."""
+    print(f"\nStability: {runs} identical searches (epsilon {epsilon}), latency measured afresh in each")
+    print(f"{'run':>4}{'parent ms':>11}{'held-out mean':>15}{'re-measured':>13}{'front':>7}{'shared':>8}  W-best")
+    first: set | None = None
+    for run in range(1, runs + 1):
+        front = OSEExtractor("roberta-large", space="bort", epsilon=epsilon, objectives=objectives).extract(progress=False)
+        latency = front.record.latency
+        points = {p.architecture for p in front}
+        first = points if first is None else first
+        print(f"{run:>4}{latency['parent_latency_ms']:>11.1f}{100 * latency['held_out_mean_relative_error']:>14.1f}%"
+              f"{len(latency['remeasured']):>13}{len(front):>7}{len(points & first) / len(points | first):>8.0%}"
+              f"  {front.best('w').architecture}")
+    print("(shared: points in common with run 1, over the union of both fronts)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--test-points", type=int, default=12)
     parser.add_argument("--sample-sizes", type=int, nargs="+", default=[8, 12, 16])
     parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--stability-runs", type=int, default=3, help="identical searches to compare (0: skip)")
     args = parser.parse_args()
     print(f"CPU: {cpu_description()}")
     print(f"Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
@@ -107,6 +132,8 @@ def main() -> None:
           f"(12 measured + parent, the rest predicted) in {time.perf_counter() - started:.0f} s")
     search_table(extractor)
     predictor_table(extractor, args.sample_sizes, args.test_points)
+    if args.stability_runs:
+        stability_table(objectives, args.stability_runs)
 
 
 if __name__ == "__main__":

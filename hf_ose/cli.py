@@ -11,18 +11,22 @@ from typing import Sequence
 
 import torch
 
+from . import __version__
 from .adapters import get_adapter
+from .budgets import Budget, BudgetError
+from .data import load_texts
 from .errors import HfOseError
 from .executors import LocalProcessExecutor
 from .front import ParetoFront
 from .hardware import cpu_description
 from .io import ensure_writable_folder
-from .parent import PRESETS, load_parent_model
-from .surrogates.data import load_texts
+from .parent import PRESETS, load_config_folder, load_parent_model
+from .record import ParetoPoint, ReferencePoint, SearchRecord
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hf-ose", description="Optimal subarchitecture extraction for transformers.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     extract = commands.add_parser(
         "extract", help="Pareto-optimal variants of a parent over (parameters, latency, error).",
@@ -35,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
     extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
     extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
-    extract.add_argument("--strategy", choices=("fptas", "interval"), default="fptas")
+    extract.add_argument("--on-noise", choices=("raise", "warn"), default="raise",
+                         help="when latency measurements look like noise (a busy CPU): stop (default) or warn and go on")
+    extract.add_argument("--strategy", choices=("fptas", "interval"), default="fptas",
+                         help="'fptas' (the epsilon guarantee, default) or 'interval' (the FPTAS paper's variant)")
     extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")
     extract.add_argument("--cache-dir", default=None, help="search cache (default OUT/cache; re-running resumes)")
     extract.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -51,16 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--repeats", type=int, default=None,
                         help="task surrogate: independent runs averaged per candidate (default 2)")
     errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
+    budgets = extract.add_argument_group(
+        "budget", "choose a point within these limits, printed beside the W-best (Bort's W-coefficient) point; "
+        "with --max-error-increase, the fastest such point, otherwise the lowest-error one")
+    budgets.add_argument("--max-latency-ms", type=float, metavar="MS", help="latency at most MS milliseconds")
+    budgets.add_argument("--min-speedup", type=float, metavar="X",
+                         help="at least X times faster than the parent (measured in the same run)")
+    budgets.add_argument("--max-params", type=_parameter_count, metavar="N",
+                         help="at most N parameters (e.g. 20000000, 2e7 or 20M)")
+    budgets.add_argument("--max-error-increase", type=float, metavar="E",
+                         help="error at most the parent's error plus E, in the error column's units")
 
     inherit = commands.add_parser(
         "inherit", help="Fill a variant from the parent's weights and save it.",
         description="Build a variant config (a folder from `extract --out`) from the parent's weights.",
     )
     inherit.add_argument("parent", help="a local model folder or a Hub id (a model with weights)")
-    inherit.add_argument("--config", required=True, help="the variant's config folder (e.g. OUT/configs/point-03-...)")
-    inherit.add_argument("--out", required=True, help="where to save the student (loads with AutoModel.from_pretrained)")
+    inherit.add_argument("--config", required=True, type=_existing_folder,
+                         help="the variant's config folder (e.g. OUT/configs/point-03-...)")
+    inherit.add_argument("--out", required=True, help="a new or empty folder for the student; the command prints the class that loads it")
     inherit.add_argument("--texts", help="calibration text (file or NAME[:SPLIT]): activation-based selection")
-    inherit.add_argument("--text-column", default="sentence")
+    inherit.add_argument("--text-column", default="sentence", help="text column of --texts (default sentence)")
     return parser
 
 
@@ -79,11 +97,15 @@ def _extract(args: argparse.Namespace) -> int:
     from .extractor import Objectives, OSEExtractor
     from .objectives.latency import LatencySettings
 
+    _check_error_options(args)
+    limits = {name: getattr(args, name) for name in BUDGETS if getattr(args, name) is not None}
+    budget = Budget(**limits) if limits else None  # refused here, before any work, when malformed
     out = ensure_writable_folder(args.out)
     parent = args.parent if args.error == "prior" else load_parent_model(args.parent)
     objectives = Objectives(
         error=_error_objective(args, parent),
-        latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads),
+        latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads,
+                                on_noise=args.on_noise),
         latency_samples=args.latency_samples,
     )
     executor = LocalProcessExecutor(args.workers) if args.workers > 1 else None
@@ -95,17 +117,42 @@ def _extract(args: argparse.Namespace) -> int:
     print(f"Space: {len(extractor.space)} valid candidates, dropped {dict(extractor.space.dropped) or 'none'}")
     print(f"CPU: {cpu_description()}")
     print(extractor.abnc_report())
-    front = extractor.extract(progress=not args.quiet)
+    try:
+        front = extractor.extract(progress=not args.quiet)
+    finally:
+        if executor is not None:
+            executor.close()
+    chosen, missed = None, None
+    if budget is not None:
+        try:
+            chosen = front.choose(**budget.limits())
+        except BudgetError as error:
+            missed = error
     print()
-    print(format_front(front))
+    print(format_front(front, chosen, budget))
     front.to_json(out / "front.json")
     front.to_csv(out / "front.csv")
-    front.plot(out / "front.png")
+    front.plot(out / "front.png", chosen=chosen)
     front.save_pretrained(out / "configs")
     print(f"\nWrote {out}/front.json, front.csv, front.png and configs/ ({len(front)} config folders).")
-    if executor is not None:
-        executor.close()
+    if missed is not None:
+        print(f"hf-ose: error: {missed}", file=sys.stderr)
+        return 2
     return 0
+
+
+#: The budget options of ``extract``, named as :class:`~hf_ose.budgets.Budget`'s limits.
+BUDGETS = ("max_latency_ms", "min_speedup", "max_params", "max_error_increase")
+
+
+def _check_error_options(args: argparse.Namespace) -> None:
+    """Refuse surrogate options that the chosen ``--error`` would silently ignore."""
+    for option, value, needs in (("--texts", args.texts, "distill"), ("--task", args.task, "task"),
+                                 ("--repeats", args.repeats, "task")):
+        if value is not None and args.error != needs:
+            raise ValueError(f"{option} is for --error {needs}: use it with --error {needs}, or drop it.")
+    if args.steps is not None and args.error == "prior":
+        raise ValueError("--steps sets surrogate training steps: use it with --error distill or --error task.")
 
 
 def _error_objective(args: argparse.Namespace, parent):
@@ -116,8 +163,6 @@ def _error_objective(args: argparse.Namespace, parent):
 
     threads = max(1, torch.get_num_threads() // args.workers) if args.workers > 1 else None
     steps = {} if args.steps is None else {"steps": args.steps}  # None: the surrogate's own default
-    if args.repeats is not None and args.error != "task":
-        raise ValueError("--repeats averages task-surrogate runs: use it with --error task.")
     if args.error == "distill":
         if not args.texts:
             raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
@@ -148,62 +193,101 @@ def _data_source(spec: str):
 
 
 def _inherit(args: argparse.Namespace) -> int:
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from .inheritance import extract_model
+    from .inheritance import extract_model, save_student
+    from .inheritance.saving import check_student_folder
 
-    out = ensure_writable_folder(args.out)
+    out = ensure_writable_folder(check_student_folder(args.out))  # refused before any work, never overwritten
     parent = load_parent_model(args.parent)
-    variant = AutoConfig.from_pretrained(args.config)
+    variant = load_config_folder(args.config)
     calibration = None
     if args.texts:
         tokenizer = AutoTokenizer.from_pretrained(args.parent)
         texts = load_texts(_data_source(args.texts), column=args.text_column)[:64]
         calibration = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     student = extract_model(parent, variant, calibration)
-    student.save_pretrained(out)
-    try:
-        AutoTokenizer.from_pretrained(args.parent).save_pretrained(out)
-    except (OSError, ValueError):
+    saved = save_student(student, out, parent=args.parent)
+    if not saved.tokenizer:
         print("hf-ose: note: the parent has no tokenizer to copy; save one beside the student yourself.")
     arch = get_adapter(variant).read(variant)
+    pipeline = " with the parent's sentence-transformers pipeline" if saved.sentence_transformers else ""
     print(f"Saved a {type(student).__name__} ({arch}, {sum(p.numel() for p in student.parameters()) / 1e6:.1f}M "
-          f"parameters) inherited from {args.parent} to {out}; load it with AutoModel.from_pretrained.")
+          f"parameters) inherited from {args.parent} to {out}{pipeline}; {saved.how_to_load()}.")
     return 0
 
 
-def format_front(front: ParetoFront) -> str:
-    """The front as a terminal table, the W-best point marked, with how the numbers were obtained."""
-    best = front.best("w")
-    info = front.info
+def format_front(front: ParetoFront, chosen: ParetoPoint | None = None, budget: Budget | None = None) -> str:
+    """The front as a terminal table, the W-best point marked ``*`` and a point ``chosen`` within ``budget``
+    ``>``, with what the error column measures and how the numbers were obtained."""
+    best, reference, record = front.best("w"), front.reference, front.record
     header = f"{'':2}{'architecture':<28}{'params':>10}{'non-emb':>10}{'GFLOPs':>9}{'latency ms':>13}{'error':>9}{'W':>8}"
     lines = [header, "-" * len(header)]
     for point in front.points:
-        marker = "*" if point is best else ""
-        source = "" if point.latency_source == "measured" else "~"
+        marker = ("*" if point is best else "") + (">" if point is chosen else "")
+        source = "~" if point.latency_source == "predicted" else ""
         lines.append(
             f"{marker:2}{str(point.architecture):<28}{point.params / 1e6:>9.1f}M{point.effective_params / 1e6:>9.1f}M"
             f"{point.flops / 1e9:>9.2f}{source + f'{point.latency_ms:.1f}':>13}{point.error:>9.4f}"
-            f"{point.w(front.reference):>8.4f}"
+            f"{point.w(reference):>8.4f}"
         )
-    latency = info["latency"]
-    lines += [
-        "",
-        f"* W-best: {best.architecture}  ({best.params / 1e6:.1f}M parameters, {best.latency_ms:.1f} ms, "
-        f"{front.reference.latency_ms / best.latency_ms:.1f}x faster than the parent)",
-        f"Front: {len(front)} points from {info['candidates']} candidates; {info['evaluations']} error evaluations "
-        f"(bound {info['evaluation_bound']}, {info['cached_evaluations']} from the cache), epsilon={info['epsilon']}, "
-        f"strategy={info['strategy']}, {info['seconds']} s.",
-        f"Latency: {latency['measured']} measured, the rest predicted (~); predictor held-out error "
-        f"mean {100 * latency['held_out_mean_relative_error']:.1f}%, worst {100 * latency['held_out_max_relative_error']:.1f}% "
-        f"(batch {latency['batch_size']}, sequence {latency['seq_len']}, {latency['threads']} threads, {latency['runtime']}).",
+    lines += ["", f"* W-best: {_describe(best, reference)} [Bort's W-coefficient]"]
+    if chosen is not None:
+        lines.append(f"> Chosen: {_describe(chosen, reference)}" + (f" [{budget.criterion()}]" if budget else ""))
+    parent_error = "unknown" if reference.error is None else f"{reference.error:.4f}"
+    lines.append(f"  Parent (T): {reference.params / 1e6:.1f}M parameters, {reference.latency_ms:.1f} ms, error {parent_error}")
+    return "\n".join(lines + (_record_lines(record, len(front)) if record is not None else []))
+
+
+def _describe(point: ParetoPoint, reference: ReferencePoint) -> str:
+    return (f"{point.architecture}  ({point.params / 1e6:.1f}M parameters, {point.latency_ms:.1f} ms, "
+            f"{point.speedup(reference):.1f}x faster than the parent, error {point.error:.4f})")
+
+
+def _record_lines(record: SearchRecord, size: int) -> list[str]:
+    """What the error column measures, the search's cost and the latency predictor's accuracy."""
+    settings, latency = record.settings, record.latency
+    mean, worst = latency.get("held_out_mean_relative_error"), latency.get("held_out_max_relative_error")
+    held_out = (
+        f"predictor held-out error mean {100 * mean:.1f}%, worst {100 * worst:.1f}%"
+        if mean is not None and worst is not None
+        else "predictor held-out error not available (too few measured points to hold one out: raise --latency-samples)"
+    )
+    lines = [
+        f"Error column: {settings.error_objective} (lower is better).",
+        f"Front: {size} points from {record.candidates} candidates; {record.evaluations} error evaluations (bound "
+        f"{record.evaluation_bound}, {record.cached_evaluations} from the cache), epsilon={settings.epsilon}, "
+        f"strategy={settings.strategy}, {record.seconds} s.",
+        f"Latency: {latency['measured']} measured, {latency['predicted']} predicted (~); {held_out} "
+        f"(batch {latency['batch_size']}, sequence {latency['seq_len']}, {latency['threads']} threads, "
+        f"{latency['runtime']}).",
     ]
-    if info["error_is_prior"]:
+    if settings.error_is_prior:
         lines.append(
-            f"Errors are PRIOR ESTIMATES ({info['error_objective']}): no weights or data were used. "
+            f"Errors are PRIOR ESTIMATES ({settings.error_objective}): no weights or data were used. "
             "Plug in a measured error objective to rank depth against width."
         )
-    return "\n".join(lines)
+    return lines
+
+
+def _parameter_count(text: str) -> float:
+    """A parameter count from the command line: ``20000000``, ``2e7``, ``20M`` or ``800K``."""
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:].upper(), 1.0)
+    try:
+        return float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a parameter count: write e.g. 20000000, 2e7 or 20M."
+        ) from None
+
+
+def _existing_folder(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(
+            f"the folder {text} does not exist: pass a config folder written by `hf-ose extract` "
+            "(OUT/configs/point-NN-...)."
+        )
+    return text
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,14 +16,16 @@ from transformers import PretrainedConfig
 from .abnc import ABnCReport, abnc_report
 from .architecture import Architecture
 from .executors import Executor, InProcessExecutor
-from .front import ParetoFront, ParetoPoint, ReferencePoint
+from .front import ParetoFront
 from .objectives.counting import StaticCost, StaticCostCounter
 from .objectives.error import ErrorObjective, as_error_objective
 from .objectives.latency import LatencySettings, measure_latency
 from .objectives.latency_model import LatencyModel
+from .objectives.latency_rounds import CachedTimingStore
 from .parent import ParentSpec, load_parent_config
+from .record import Monotonicity, ParentSummary, ParetoPoint, ReferencePoint, SearchRecord, SearchSettings
 from .search.cache import ScoreCache, digest
-from .search.fptas import STRATEGIES, Candidate, _check_epsilon
+from .search.fptas import STRATEGIES, Candidate, check_epsilon
 from .space import ArchitectureSpace, GridSpec
 
 logger = logging.getLogger(__name__)
@@ -84,7 +87,7 @@ class OSEExtractor:
         executor: Executor | None = None,
         batch_size: int | None = None,
     ) -> None:
-        _check_epsilon(epsilon)
+        check_epsilon(epsilon)
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
         self.parent = load_parent_config(parent)
@@ -154,28 +157,27 @@ class OSEExtractor:
             )
             for k in outcome.front
         ]
-        reference = ReferencePoint(parent_cost.params, latency.parent_latency_ms)
-        info = {
-            "parent": {"model_type": self.parent.model_type, "architecture": parent_arch.as_dict(),
-                       "params": parent_cost.params, "effective_params": parent_cost.effective_params,
-                       "flops": parent_cost.flops},
-            "epsilon": self.epsilon,
-            "strategy": self.strategy,
-            "candidates": len(archs),
-            "dropped": dict(self.space.dropped),
-            "grid": self.space.grid.to_dict(),
-            "evaluations": outcome.evaluations,
-            "evaluation_bound": outcome.evaluation_bound,
-            "cached_evaluations": self._cached_hits,
-            "failed": {str(archs[k]): reason for k, reason in outcome.failed.items()},
-            "error_objective": error_objective.name,
-            "error_is_prior": error_objective.is_prior,
-            "latency": latency.report(),
-            "abnc": report.to_dict(),
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        reference = ReferencePoint(parent_cost.params, latency.parent_latency_ms, self._parent_error())
         violations = [f"{archs[y]} > {archs[x]}" for y, x in outcome.monotonicity_violations]
-        info["monotonicity"] = {"comparable_pairs": outcome.comparable_pairs, "violations": violations}
+        record = SearchRecord(
+            settings=SearchSettings(
+                epsilon=self.epsilon, strategy=self.strategy, grid=self.space.grid.to_dict(),
+                error_objective=error_objective.name, error_is_prior=error_objective.is_prior,
+                latency_samples=self.objectives.latency_samples,
+            ),
+            parent=ParentSummary(self.parent.model_type, parent_arch, parent_cost.params,
+                                 parent_cost.effective_params, parent_cost.flops),
+            candidates=len(archs),
+            dropped=dict(self.space.dropped),
+            evaluations=outcome.evaluations,
+            evaluation_bound=outcome.evaluation_bound,
+            cached_evaluations=self._cached_hits,
+            failed={str(archs[k]): reason for k, reason in outcome.failed.items()},
+            latency=latency.report(),
+            abnc=report,
+            monotonicity=Monotonicity(outcome.comparable_pairs, violations),
+            seconds=round(time.perf_counter() - started, 2),
+        )
         if violations:
             warnings.warn(
                 f"{len(violations)} of {outcome.comparable_pairs} evaluated pairs violate the monotonicity the "
@@ -183,14 +185,31 @@ class OSEExtractor:
                 "skipped may be better than their cover. Use more surrogate steps or a smaller epsilon.",
                 stacklevel=2,
             )
-        for arch, reason in info["failed"].items():
+        for arch, reason in record.failed.items():
             logger.warning("Candidate %s failed: %s; the search went on without it.", arch, reason)
-        return ParetoFront(points=points, reference=reference, info=info)
+        return ParetoFront(points=points, reference=reference, record=record)
+
+    def _parent_error(self) -> float | None:
+        """The parent's own error under the error objective (the base of error budgets), through the cache
+        like any candidate's but not counted among the search's evaluations; ``None`` if it is not finite."""
+        parent_arch = self.space.parent_architecture
+        value, _ = next(self._scored([parent_arch]))
+        if not math.isfinite(value):
+            logger.warning("The parent's own error is %s: error budgets (max_error_increase) are unavailable.", value)
+            return None
+        return value
 
     # ---- objectives through the cache --------------------------------------------------------------------
     def _errors(self, archs: list[Architecture], bar: tqdm) -> Iterator[float]:
-        """Errors of ``archs`` in order: cached ones at once, the rest from the executor, each recorded in
-        the cache as soon as it arrives."""
+        """The search's errors of ``archs`` in order, counting those reused from the cache."""
+        for value, cached in self._scored(archs):
+            self._cached_hits += cached
+            bar.update()
+            yield value
+
+    def _scored(self, archs: list[Architecture]) -> Iterator[tuple[float, bool]]:
+        """Errors of ``archs`` in order, each with whether it came from the cache: cached ones at once, the rest
+        from the executor, each recorded in the cache as soon as it arrives."""
         objective = self.objectives.error
         fingerprint = objective.fingerprint()
         records = [self.cache.get("error", fingerprint, arch) for arch in archs]
@@ -199,37 +218,29 @@ class OSEExtractor:
         results = self.executor.map(objective, [self.space.config(arch) for arch in missing])
         for arch, record in zip(archs, records):
             if record is not None:
-                self._cached_hits += 1
-                value = float(record["value"])
-            else:
-                try:
-                    value = float(next(results))
-                except Exception as error:
-                    error.add_note(f"while evaluating the error of candidate {arch}")
-                    raise
-                self.cache.put("error", fingerprint, arch, value, seconds=round(time.perf_counter() - started, 3))
-                started = time.perf_counter()
-            bar.update()
-            yield value
+                yield float(record["value"]), True
+                continue
+            try:
+                value = float(next(results))
+            except Exception as error:
+                error.add_note(f"while evaluating the error of candidate {arch}")
+                raise
+            self.cache.put("error", fingerprint, arch, value, seconds=round(time.perf_counter() - started, 3))
+            started = time.perf_counter()
+            yield value, False
 
     def _latency_model(
         self, archs: list[Architecture], costs: list[StaticCost], parent_arch: Architecture,
         parent_cost: StaticCost, disable: bool | None,
     ) -> LatencyModel:
+        """Latency of every candidate; each timing is recorded in the cache, so a resumed search measures
+        nothing twice."""
         settings = self.latency_settings
-        fingerprint = settings.fingerprint()
-
-        def measure(arch: Architecture) -> float:
-            record = self.cache.get("latency", fingerprint, arch)
-            if record is None:
-                value = measure_latency(self.space.config(arch), settings).median_ms
-                self.cache.put("latency", fingerprint, arch, value)
-                return value
-            return float(record["value"])
-
         return LatencyModel.build(
             archs, costs, parent_arch, parent_cost, settings,
-            measure=measure, samples=self.objectives.latency_samples, disable_progress=disable,
+            measure=lambda arch: measure_latency(self.space.config(arch), settings).median_ms,
+            cost_of=self._counter, samples=self.objectives.latency_samples,
+            store=CachedTimingStore(self.cache, settings.fingerprint()), disable_progress=disable,
         )
 
 

@@ -5,75 +5,35 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from transformers import AutoConfig, PretrainedConfig
 
 from .architecture import Architecture
+from .budgets import Budget, choose
 from .io import atomic_write, ensure_writable_folder
+from .record import ParetoPoint, RecordFormatError, ReferencePoint, SearchRecord, hf_ose_version
 
-
-@dataclass(frozen=True)
-class ReferencePoint:
-    """The maximum point T of the W-coefficient: normally the parent."""
-
-    params: int
-    latency_ms: float
-
-
-@dataclass(frozen=True)
-class ParetoPoint:
-    """One variant on the front. ``latency_source`` is "measured" or "predicted"; ``error_source`` says
-    whether the error is a data-free prior estimate or a measured surrogate."""
-
-    config: PretrainedConfig
-    architecture: Architecture
-    params: int
-    effective_params: int
-    flops: int
-    latency_ms: float
-    error: float
-    latency_source: str
-    error_source: str
-
-    def w(self, reference: ReferencePoint) -> float:
-        """Bort's W-coefficient against the maximum point T: ((p_T - p)/p_T)((i_T - i)/i_T) / e."""
-        size = (reference.params - self.params) / reference.params
-        cost = (reference.latency_ms - self.latency_ms) / reference.latency_ms
-        return size * cost / self.error if self.error > 0 else float("inf")
-
-    def row(self) -> dict[str, Any]:
-        """A flat record for tables (no config)."""
-        return {
-            **self.architecture.as_dict(),
-            "params": self.params,
-            "effective_params": self.effective_params,
-            "flops": self.flops,
-            "latency_ms": self.latency_ms,
-            "latency_source": self.latency_source,
-            "error": self.error,
-            "error_source": self.error_source,
-        }
+__all__ = ["ParetoFront", "ParetoPoint", "ReferencePoint"]
 
 
 @dataclass
 class ParetoFront:
-    """Pareto-optimal variants over (params, latency, error), sorted by size, plus the search's record.
-
-    ``info`` holds how the front was made: epsilon, strategy, evaluations spent and their bound, candidate and
-    dropped counts, objective settings, the latency predictor's held-out error and the AB^nC report.
+    """Pareto-optimal variants over (params, latency, error), sorted by size; the parent as reference point;
+    and ``record``, how the front was made (a :class:`~hf_ose.record.SearchRecord`: settings, evaluations spent
+    and their bound, candidate and dropped counts, the latency predictor's held-out error, the AB^nC report).
     """
 
     points: list[ParetoPoint]
     reference: ReferencePoint
-    info: dict[str, Any] = field(default_factory=dict)
+    record: SearchRecord | None = None
 
     def __len__(self) -> int:
         return len(self.points)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ParetoPoint]:
         return iter(self.points)
 
     @property
@@ -81,18 +41,36 @@ class ParetoFront:
         return [point.config for point in self.points]
 
     def best(self, criterion: str = "w") -> ParetoPoint:
-        """The point that maximises ``criterion``; ``"w"`` (Bort's W-coefficient) is the one offered."""
+        """The point that maximises ``criterion``. ``"w"``, the one offered, is Bort's criterion: the
+        W-coefficient, which rewards size and latency cuts and divides by the error once, so it favours very
+        small points; use :meth:`choose` when accuracy matters."""
         if criterion != "w":
             raise ValueError(f"Unknown criterion {criterion!r}; use 'w' (Bort's W-coefficient).")
         if not self.points:
-            raise ValueError("The front is empty: every evaluation failed (see info['failed']).")
+            raise ValueError("The front is empty: every evaluation failed (see front.record.failed).")
         return max(self.points, key=lambda point: point.w(self.reference))
+
+    def choose(
+        self,
+        *,
+        max_latency_ms: float | None = None,
+        min_speedup: float | None = None,
+        max_params: float | None = None,
+        max_error_increase: float | None = None,
+    ) -> ParetoPoint:
+        """The lowest-error point within the budgets given, or, with ``max_error_increase`` (the error allowed
+        above the parent's, in the error's own units), the fastest point within all of them. ``min_speedup`` is
+        against the parent's latency measured in the same run. Raises :class:`~hf_ose.budgets.BudgetError`
+        naming the closest point when no point meets the budgets."""
+        budget = Budget(max_latency_ms, min_speedup, max_params, max_error_increase)
+        return choose(self.points, self.reference, budget)
 
     # ---- persistence -----------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
+            "hf_ose_version": hf_ose_version(),
             "reference": asdict(self.reference),
-            "info": self.info,
+            "record": None if self.record is None else self.record.to_dict(),
             "points": [{**point.row(), "config": point.config.to_dict()} for point in self.points],
         }
 
@@ -101,21 +79,34 @@ class ParetoFront:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "ParetoFront":
-        data = json.loads(Path(path).read_text())
-        points = []
-        for record in data["points"]:
-            config = dict(record["config"])
-            config_class = type(AutoConfig.for_model(config["model_type"]))
-            arch_fields = {k: record[k] for k in ("depth", "heads", "hidden", "intermediate", "kv_heads", "head_dim") if k in record}
-            points.append(
-                ParetoPoint(
-                    config=config_class.from_dict(config),
-                    architecture=Architecture.from_dict(arch_fields),
-                    **{k: record[k] for k in ("params", "effective_params", "flops", "latency_ms", "error",
-                                              "latency_source", "error_source")},
-                )
+        """Load a front written by :meth:`to_json`; fronts written by hf-ose 0.1.0 (an ``info`` dict instead of
+        a typed record) are converted."""
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as error:
+            raise RecordFormatError(
+                f"{path} is not valid JSON ({error}): pass a front.json written by hf-ose."
+            ) from error
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "the front") -> "ParetoFront":
+        if not isinstance(data, dict) or "points" not in data or not {"record", "info"} & set(data):
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise RecordFormatError(
+                f"{source} is not a front written by hf-ose (found {keys}; expected 'reference', 'record' and "
+                "'points'). Pass the front.json that `hf-ose extract` or ParetoFront.to_json wrote."
             )
-        return cls(points=points, reference=ReferencePoint(**data["reference"]), info=data["info"])
+        if "record" in data:
+            record = None if data["record"] is None else SearchRecord.from_dict(data["record"])
+        else:
+            record = SearchRecord.from_legacy_info(data["info"])
+        try:
+            points = [_point(values) for values in data["points"]]
+            reference = ReferencePoint(**data["reference"])
+        except (KeyError, TypeError) as error:
+            raise RecordFormatError(f"{source} has a damaged point or reference ({error!r}).") from error
+        return cls(points=points, reference=reference, record=record)
 
     def to_csv(self, path: str | Path) -> None:
         buffer = io.StringIO()
@@ -133,11 +124,12 @@ class ParetoFront:
             raise ImportError("to_pandas needs pandas: pip install 'hf-ose[pandas]'.") from error
         return pd.DataFrame([{**point.row(), "w": point.w(self.reference)} for point in self.points])
 
-    def plot(self, path: str | Path) -> None:
-        """A PNG of the front: latency against parameters, coloured by error, the W-best point marked."""
+    def plot(self, path: str | Path, *, chosen: ParetoPoint | None = None) -> None:
+        """A PNG of the front: latency against parameters, coloured by error, the W-best point (and a
+        ``chosen`` one, e.g. from :meth:`choose`) marked."""
         from .plotting import plot_front
 
-        plot_front(self, path)
+        plot_front(self.points, self.reference, path, best=self.best("w"), chosen=chosen, record=self.record)
 
     def save_pretrained(self, folder: str | Path) -> list[Path]:
         """One config folder per point (``point-00-D4-A8-H1024-I768``), each loadable with ``AutoConfig``."""
@@ -150,3 +142,16 @@ class ParetoFront:
             atomic_write(target / "config.json", point.config.to_json_string(use_diff=False))
             written.append(target)
         return written
+
+
+def _point(values: dict[str, Any]) -> ParetoPoint:
+    """One saved point, its config rebuilt in its own config class."""
+    config = dict(values["config"])
+    config_class = type(AutoConfig.for_model(config["model_type"]))
+    arch_fields = {k: values[k] for k in ("depth", "heads", "hidden", "intermediate", "kv_heads", "head_dim") if k in values}
+    return ParetoPoint(
+        config=config_class.from_dict(config),
+        architecture=Architecture.from_dict(arch_fields),
+        **{k: values[k] for k in ("params", "effective_params", "flops", "latency_ms", "error",
+                                  "latency_source", "error_source")},
+    )

@@ -1,4 +1,4 @@
-"""A one-line description of the CPU that latency figures were measured on."""
+"""The machine latency is measured on: a one-line CPU description, and the memory a measurement may use."""
 
 from __future__ import annotations
 
@@ -45,3 +45,37 @@ def cpu_description() -> str:
     present = [f for f in SPEED_FEATURES if f in flags or (f == "amx" and any(a in flags for a in _AMX_FLAGS))]
     features = "; " + " ".join(present) if present else ""
     return f"{model} ({_core_count()} cores{features})"
+
+
+def _meminfo_available() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes; ``None`` where it cannot be read."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_headroom() -> int | None:
+    """Bytes left under this process's cgroup v2 memory limit; ``None`` where there is no limit."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(int(limit) - int(Path("/sys/fs/cgroup/memory.current").read_text()), 0)
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory_bytes() -> int:
+    """Memory this process can still allocate without swapping: the system's available memory, capped by a
+    container's memory limit where one is set."""
+    system = _meminfo_available()
+    if system is None:  # not Linux: psutil comes with accelerate, a dependency
+        import psutil
+
+        system = int(psutil.virtual_memory().available)
+    headroom = _cgroup_headroom()
+    return system if headroom is None else min(system, headroom)

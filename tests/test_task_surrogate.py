@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import pickle
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from datasets import Dataset
 from hf_ose import Architecture
 from hf_ose.adapters import get_adapter
 from hf_ose.inheritance import extract_model
-from hf_ose.surrogates.data import SurrogateDataError, load_labelled, load_labelled_splits, tokenize
-from hf_ose.surrogates.task import TaskSurrogate
+from hf_ose.data import DataError, load_labelled, load_labelled_splits, tokenize
+from hf_ose.surrogates import SurrogateError, TaskSurrogate, TaskSurrogateSettings
 
 SMALL = dict(steps=3, batch_size=8, dev_size=32, threads=1)
 
@@ -113,6 +114,37 @@ def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
     assert TaskSurrogate(parent, flipped, dev, tokenizer=tokenizer, **SMALL).fingerprint()["train"] != base["train"]
 
 
+def test_every_setting_enters_the_fingerprint_even_one_added_later(setup) -> None:
+    """The fingerprint is built from the settings dataclass, not from a hand-written list: a field added in a
+    subclass keys the cache at once, and a settings object gives the same fingerprint as keyword overrides."""
+    parent, tokenizer, _, train, dev = setup
+
+    @dataclass(frozen=True)
+    class WithSmoothing(TaskSurrogateSettings):
+        label_smoothing: float = 0.0
+
+    small = TaskSurrogateSettings(steps=3, batch_size=8, dev_size=32)
+    base = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL).fingerprint()
+    assert TaskSurrogate(parent, train, dev, small, tokenizer=tokenizer, threads=1).fingerprint() == base
+    assert {f.name for f in fields(TaskSurrogateSettings)} <= set(base)
+    extended = TaskSurrogate(parent, train, dev, WithSmoothing(**vars(small)), tokenizer=tokenizer, threads=1)
+    assert extended.fingerprint() == {**base, "label_smoothing": 0.0}
+    smoothed = TaskSurrogate(parent, train, dev, WithSmoothing(**vars(small)), tokenizer=tokenizer,
+                             label_smoothing=0.1).fingerprint()
+    assert smoothed["label_smoothing"] == 0.1 and smoothed != extended.fingerprint()
+    with pytest.raises(SurrogateError, match=r"Unknown setting\(s\) \['stpes'\].*'steps'"):
+        TaskSurrogate(parent, train, dev, tokenizer=tokenizer, stpes=3)
+    with pytest.raises(SurrogateError, match="settings= takes a TaskSurrogateSettings, not a dict"):
+        TaskSurrogate(parent, train, dev, {"steps": 3}, tokenizer=tokenizer)
+
+
+def test_settings_refuse_values_out_of_range() -> None:
+    with pytest.raises(SurrogateError, match="batch_size=0, but it needs batch_size >= 1"):
+        TaskSurrogateSettings(batch_size=0)
+    with pytest.raises(SurrogateError, match="warmup=1.5 is a fraction of the steps"):
+        TaskSurrogateSettings(warmup=1.5)
+
+
 def test_a_classification_parent_keeps_its_head(setup, minilm_path: Path) -> None:
     """With its own config and no steps, a sequence-classification parent scores its own dev loss and error
     exactly: its head is inherited, not refitted."""
@@ -128,22 +160,22 @@ def test_a_classification_parent_keeps_its_head(setup, minilm_path: Path) -> Non
     assert cross_entropy(classifier.config) == pytest.approx(float(F.cross_entropy(logits, labels)), abs=1e-5)
     error_rate = TaskSurrogate(classifier, train, dev, **common)
     assert error_rate(classifier.config) == pytest.approx(float((logits.argmax(-1) != labels).float().mean()))
-    with pytest.raises(SurrogateDataError, match="classification head has 2 labels"):
+    with pytest.raises(SurrogateError, match="classification head has 2 labels"):
         TaskSurrogate(classifier, train, dev, tokenizer=tokenizer, num_labels=3)
 
 
 def test_missing_or_bad_labels_are_refused_clearly(setup, tmp_path: Path) -> None:
     parent, tokenizer, _, train, dev = setup
     sentences = [row["sentence"] for row in train]
-    with pytest.raises(SurrogateDataError, match="Labels are missing.*distillation surrogate"):
+    with pytest.raises(DataError, match="Labels are missing.*--label-column.*distillation surrogate"):
         TaskSurrogate(parent, sentences, dev, tokenizer=tokenizer)
     unlabelled = tmp_path / "unlabelled.tsv"
     unlabelled.write_text("sentence\n" + "\n".join(sentences[:5]) + "\n", encoding="utf-8")
-    with pytest.raises(SurrogateDataError, match="Labels are missing"):
+    with pytest.raises(DataError, match="Labels are missing"):
         TaskSurrogate(parent, train, unlabelled, tokenizer=tokenizer)
-    with pytest.raises(SurrogateDataError, match=r"lacks column\(s\) \['label'\]"):
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['label'\].*--label-column"):
         TaskSurrogate(parent, Dataset.from_dict({"sentence": sentences}), dev, tokenizer=tokenizer)
-    with pytest.raises(SurrogateDataError, match=r"integers in \[0, num_labels\)"):
+    with pytest.raises(SurrogateError, match=r"integers in \[0, num_labels\)"):
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, num_labels=1)
     with pytest.raises(ValueError, match="metric='accuracy': choose one of"):
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, metric="accuracy")
@@ -194,5 +226,5 @@ def test_a_decoder_parent_with_a_tokenizer_that_cannot_pad(sst2_dir: Path) -> No
     value = surrogate(get_adapter(config).write(config, Architecture(1, 4, 32, 64)))
     assert 0.0 <= value <= 1.0
     no_eos = T.PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
-    with pytest.raises(SurrogateDataError, match="neither a padding nor an end-of-sequence token"):
+    with pytest.raises(DataError, match="neither a padding nor an end-of-sequence token"):
         TaskSurrogate(parent, train, dev, tokenizer=no_eos, **SMALL)

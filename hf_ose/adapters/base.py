@@ -9,6 +9,7 @@ from transformers import PretrainedConfig
 
 from ..architecture import Architecture
 from ..errors import UnsupportedConfigError
+from .layout import FamilyLayout
 
 #: Fields that, where the parent sets them equal to its hidden size, must follow the hidden size in a
 #: variant (ELECTRA/ALBERT/RoFormer ``embedding_size``, DeBERTa ``pooler_hidden_size``, OPT
@@ -17,12 +18,22 @@ FOLLOWS_HIDDEN: tuple[str, ...] = ("embedding_size", "pooler_hidden_size", "word
 
 
 @dataclass(frozen=True)
+class AttentionShape:
+    """Query heads, key/value heads and head size of one config (kv_heads == heads without GQA)."""
+
+    heads: int
+    kv_heads: int
+    head_dim: int
+
+
+@dataclass(frozen=True)
 class FamilyAdapter:
-    """How one family of configs names its architectural parameters.
+    """How one family of configs names its architectural parameters, and where its models keep their weights.
 
     Field names go through the config's ``attribute_map``, so ``hidden_size`` also reads GPT-2's ``n_embd``.
     ``intermediate_default`` gives the feed-forward size when the config leaves it unset (GPT-2's
-    ``n_inner=None`` means ``4 * n_embd``).
+    ``n_inner=None`` means ``4 * n_embd``). ``layout`` (module paths, see :class:`FamilyLayout`) makes the
+    family inheritable by :func:`hf_ose.inheritance.extract_model`; ``None``: the search only.
     """
 
     name: str
@@ -34,6 +45,7 @@ class FamilyAdapter:
     kv_heads: str = "num_key_value_heads"
     head_dim: str = "head_dim"
     intermediate_default: Callable[[PretrainedConfig], int] | None = None
+    layout: FamilyLayout | None = None
 
     # ---- reading -------------------------------------------------------------------------------------
     def read(self, config: PretrainedConfig) -> Architecture:
@@ -54,7 +66,7 @@ class FamilyAdapter:
                 f"Cannot read the architecture of a {type(config).__name__} (model_type "
                 f"{getattr(config, 'model_type', None)!r}): looked for integer fields {missing} "
                 f"(all fields looked for: {self.fields_looked_for()}). Register a FamilyAdapter for this "
-                "model_type with hf_ose.register_adapter(...)."
+                "model_type with hf_ose.register_family(FamilyAdapter(...))."
             )
         kv_heads = self._get(config, self.kv_heads)
         head_dim = self._get(config, self.head_dim)
@@ -63,6 +75,11 @@ class FamilyAdapter:
 
     def fields_looked_for(self) -> list[str]:
         return [self.depth, self.heads, self.hidden, self.intermediate, self.kv_heads, self.head_dim]
+
+    def attention_shape(self, config: PretrainedConfig) -> AttentionShape:
+        """The config's query heads, key/value heads and head size (``hidden // heads`` unless set)."""
+        arch = self.read(config)
+        return AttentionShape(arch.heads, arch.kv_heads or arch.heads, arch.head_dim or arch.hidden // arch.heads)
 
     # ---- writing -------------------------------------------------------------------------------------
     def write(self, parent: PretrainedConfig, arch: Architecture) -> PretrainedConfig:

@@ -142,6 +142,12 @@ class DistillationLoss(nn.Module):
         self.temperature = temperature
         self.layers = layer if isinstance(layer, tuple) else (layer, layer)
 
+    def fingerprint(self) -> dict[str, Any]:
+        """The class and every public setting (weights, heads, temperature, layers): caches of values computed
+        with this loss key on it."""
+        settings = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "training"}
+        return {"class": type(self).__name__, **settings}
+
     def terms(
         self, student_outputs: Any, parent_outputs: Any, attention_mask: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from datasets import Dataset
 from torch import nn
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase, Trainer
 
-from ..surrogates.data import load_texts
+from ..data import load_texts
 from .losses import DistillationLoss
 
 __all__ = ["DistillationTrainer", "distillation_dataset"]

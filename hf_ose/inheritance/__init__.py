@@ -2,5 +2,8 @@
 
 from .errors import InheritanceError, UnsupportedFamilyError
 from .extract import extract_model, plan_inheritance
+from .saving import SavedStudent, save_student
 
-__all__ = ["InheritanceError", "UnsupportedFamilyError", "extract_model", "plan_inheritance"]
+__all__ = [
+    "InheritanceError", "SavedStudent", "UnsupportedFamilyError", "extract_model", "plan_inheritance", "save_student",
+]

@@ -17,27 +17,7 @@ own activations:
   layer after the student's previous one. Reads outside the layers (pooler, task heads, tied decoders)
   stay plain selections, so tied weights stay tied.
 
-Measured on all-MiniLM-L6-v2 with SST-2 text (128 calibration sentences from train, 64 held-out from
-validation; :class:`~hf_ose.distillation.DistillationLoss` at step 0, inherited / random init; dimensions
-chosen by activation energy in every column; values move by about 0.005 between code revisions):
-
-=====================  =======  ==========  ==========  =====
-D-A-H-I                 neither  norm scale  read maps   both
-=====================  =======  ==========  ==========  =====
-6-12-288-1536           0.056    0.052       0.045       0.043
-6-12-288-768            0.078    0.071       0.074       0.067
-3-12-288-768            0.101    0.098       0.094       0.092
-6-12-192-1536           0.117    0.082       0.117       0.072
-6-6-192-768             0.150    0.093       0.139       0.081
-4-12-192-768            0.162    0.126       0.151       0.113
-3-6-192-384             0.135    0.120       0.120       0.106
-2-4-192-768             0.168    0.148       0.156       0.148
-=====================  =======  ==========  ==========  =====
-
-Tried and dropped: a per-dimension least-squares refit of every norm's gain and bias (worse than nothing:
-0.176 for 6-12-192-1536), refitting the output norm too (worse: the width-free loss already sees the kept
-features at the right scale), and read statistics taken at the parent layer's own input (hurt shallow
-students: 0.195 for 2-4-192-768).
+What each fix gains, and what was tried and dropped, is measured in ``docs/surrogates.md``.
 """
 
 from __future__ import annotations
@@ -46,9 +26,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..adapters import FamilyLayout
 from ..torch_context import Batch
 from .calibration import CalibrationRun
-from .families import FamilyLayout, is_norm
+from .families import is_norm
 from .selection import InheritancePlan, ReadMap
 
 __all__ = ["fit_width_cut"]

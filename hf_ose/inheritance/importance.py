@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from ..adapters import AttentionShape, FamilyLayout
 from ..torch_context import Batch
 from .calibration import CalibrationRun
-from .families import AttentionShape, FamilyLayout, is_norm, linear_weight
+from .families import is_norm, linear_weight
 
 __all__ = ["Scores", "activation_scores", "attention_weights", "magnitude_scores"]
 

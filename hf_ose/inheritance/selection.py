@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .errors import InheritanceError
-from .families import AttentionShape
+from ..adapters import AttentionShape
 
 __all__ = ["AttentionPlan", "InheritancePlan", "ReadMap", "select_attention", "select_layers", "top_k"]
 

@@ -16,8 +16,9 @@ import re
 import torch
 from torch import nn
 
+from ..adapters import FamilyLayout
 from .errors import InheritanceError
-from .families import FamilyLayout, is_conv1d
+from .families import is_conv1d
 from .selection import InheritancePlan, ReadMap
 
 __all__ = ["student_state_dict"]

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..architecture import Architecture
-from .latency import LatencySettings
+from .latency import MEASUREMENT_FIELDS, LatencySettings
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ class LatencyPredictor:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LatencyPredictor":
         """Rebuild a predictor saved with :meth:`to_dict`."""
-        fields = ("batch_size", "seq_len", "threads", "runtime", "warmup", "repeats")
-        predictor = cls(LatencySettings(**{k: data["settings"][k] for k in fields}), data["features"])
+        settings = LatencySettings(**{k: data["settings"][k] for k in MEASUREMENT_FIELDS if k in data["settings"]})
+        predictor = cls(settings, data["features"])
         predictor.coefficients = np.array(data["coefficients"], dtype=float)
         predictor.samples = tuple(
             LatencySample(**{**s, "arch": Architecture.from_dict(s["arch"])}) for s in data["samples"]

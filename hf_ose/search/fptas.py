@@ -77,7 +77,7 @@ def fptas(candidates: Sequence[Candidate], evaluate: Evaluate, epsilon: float, *
     (A failed evaluation, see below, can add to that count.) The bookkeeping is O(n^2) comparisons. As eps -> 0 nothing is skipped that is not weakly dominated in
     (p, i, e), so the exact front is returned.
     """
-    _check_epsilon(epsilon)
+    check_epsilon(epsilon)
     outcome = SearchOutcome(evaluation_bound=evaluation_bound(candidates, epsilon))
     n = len(candidates)
     p = np.array([c.p for c in candidates], dtype=float)
@@ -129,7 +129,7 @@ def interval_strategy(candidates: Sequence[Candidate], evaluate: Evaluate, epsil
     It offers no coverage guarantee; ``evaluation_bound`` is its exact count, ceil(1/eps). Its evaluations
     are independent, so they form one batch whatever ``batch_size`` is.
     """
-    _check_epsilon(epsilon)
+    check_epsilon(epsilon)
     order = sorted(range(len(candidates)), key=lambda k: (candidates[k].p, candidates[k].i, candidates[k].arch))
     intervals = np.array_split(np.array(order), min(len(order), math.ceil(1 / epsilon)))
     outcome = SearchOutcome(evaluation_bound=len(intervals))
@@ -170,12 +170,18 @@ def evaluation_bound(candidates: Sequence[Candidate], epsilon: float) -> int:
     return sum(_width([candidates[k].arch for k in members]) for members in cells.values())
 
 
-# ---- helpers ---------------------------------------------------------------------------------------------
-def _check_epsilon(epsilon: float) -> None:
-    if not (isinstance(epsilon, (int, float)) and 0 < epsilon <= 1):
+def check_epsilon(epsilon: float) -> None:
+    """Refuse an epsilon that is not a number in (0, 1], saying what to pass instead."""
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)):
+        raise ValueError(
+            f"epsilon must be a number, got {epsilon!r} (a {type(epsilon).__name__}): pass a number in (0, 1] "
+            "such as epsilon=0.1."
+        )
+    if not 0 < epsilon <= 1:
         raise ValueError(f"epsilon must be in (0, 1], got {epsilon!r}: e.g. 0.1 for a front within 10%.")
 
 
+# ---- helpers ---------------------------------------------------------------------------------------------
 def _record(outcome: SearchOutcome, k: int, error: float) -> bool:
     """Record candidate k's error; a non-finite one is recorded as a failure (False) and the search goes on."""
     error = float(error)

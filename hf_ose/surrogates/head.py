@@ -32,11 +32,7 @@ def fit_linear_head(
     for ``batches`` (inputs and ``labels``), the rest of the model fixed and in eval mode.
 
     The penalty is deliberately strong for unstandardised features: the head starts small and pointing the
-    right way, so the task steps still train the base model. A head that fits the features well (standardised
-    features, weak penalty) leaves a short run nothing to learn in the base, and the surrogate then ranks
-    students by linear-probe quality, which predicted fine-tuned SST-2 accuracy badly in
-    exploration on the students of ``benchmarks/inheritance.py`` (5 decisive similar-size pairs of 13 right,
-    against 11 with this start)."""
+    right way, so the task steps still train the base model rather than only the head (why: docs/surrogates.md)."""
     layer = output_layer(model, num_labels)
     read: list[torch.Tensor] = []
     hook = layer.register_forward_hook(lambda _module, inputs, _output: read.append(inputs[0].detach()))

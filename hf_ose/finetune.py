@@ -1,0 +1,108 @@
+"""Fine-tune a sequence classifier (an inherited student with its head) on labelled rows, and score it."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from .data import padding_tokenizer, tokenize
+from .errors import HfOseError
+from .heads import is_sequence_classifier
+from .torch_context import torch_threads
+
+
+class FineTuneError(HfOseError, ValueError):
+    """The model, the rows or the settings given to a fine-tune are unusable."""
+
+
+def fine_tune_classifier(
+    model: PreTrainedModel,
+    train_texts: Sequence[str],
+    train_labels: Sequence[int],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 1e-4,
+    seed: int = 0,
+    max_length: int = 64,
+    warmup: float = 0.1,
+    weight_decay: float = 0.01,
+    max_grad_norm: float = 1.0,
+    threads: int | None = None,
+) -> list[float]:
+    """Fine-tune ``model``, a ``*ForSequenceClassification`` (e.g. an inherited student given a head by
+    :func:`hf_ose.heads.with_classification_head`), in place on the labelled rows; return the training loss of
+    every step. The model is left in eval mode.
+
+    The recipe of a downstream fine-tune: every epoch visits the rows in a fresh random order drawn from a
+    generator seeded with ``seed``, in batches of ``batch_size`` (the last may be smaller), each tokenized
+    (padded to its longest row, truncated at ``max_length``); AdamW over all parameters at ``lr`` with
+    ``weight_decay``, the learning rate rising linearly over the first ``warmup`` fraction of the steps and
+    falling linearly to zero at the last, gradients clipped at norm ``max_grad_norm``, dropout on.
+
+    ``seed`` fixes the batch order only. Dropout draws from torch's global generator, which this function
+    neither seeds nor restores: seed it before building the model (``torch.manual_seed`` or
+    :func:`hf_ose.torch_context.seeded`), as the new head's initialisation needs it too, and the run is
+    reproducible bit for bit.
+    """
+    texts, labels = _checked_rows(model, train_texts, train_labels)
+    if min(epochs, batch_size) < 1 or not 0.0 <= warmup <= 1.0:
+        raise FineTuneError(f"epochs={epochs}, batch_size={batch_size}, warmup={warmup}: give epochs and "
+                            "batch_size >= 1 and a warm-up fraction in [0, 1].")
+    tokenizer = padding_tokenizer(tokenizer)
+    total = epochs * math.ceil(len(texts) / batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(warmup * total), total)
+    order = torch.Generator().manual_seed(seed)
+    losses = []
+    model.train()
+    with torch_threads(threads):
+        for _ in range(epochs):
+            for chunk in torch.randperm(len(texts), generator=order).split(batch_size):
+                rows = chunk.tolist()
+                batch = tokenize(tokenizer, [texts[k] for k in rows], max_length)
+                loss = model(**batch, labels=torch.tensor([labels[k] for k in rows])).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+                optimizer.step()
+                schedule.step()
+                losses.append(float(loss.detach()))
+    model.eval()
+    return losses
+
+
+def accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
+             labels: Sequence[int], *, max_length: int = 64, batch_size: int = 64,
+             threads: int | None = None) -> float:
+    """The share of ``texts`` whose arg-max class is the label (eval mode, batches of ``batch_size``)."""
+    texts, labels = _checked_rows(model, texts, labels)
+    tokenizer = padding_tokenizer(tokenizer)
+    model.eval()
+    correct = 0
+    with torch_threads(threads), torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            logits = model(**tokenize(tokenizer, texts[start : start + batch_size], max_length)).logits
+            correct += int((logits.argmax(-1) == torch.tensor(labels[start : start + batch_size])).sum())
+    return correct / len(texts)
+
+
+def _checked_rows(model: PreTrainedModel, texts: Sequence[str],
+                  labels: Sequence[int]) -> tuple[list[str], list[int]]:
+    """The rows as lists, once they fit each other and the model's classification head."""
+    texts, labels = list(texts), [int(label) for label in labels]
+    if not texts or len(texts) != len(labels):
+        raise FineTuneError(f"{len(texts)} texts and {len(labels)} labels: give one integer label per text, "
+                            "and at least one row.")
+    if not is_sequence_classifier(model):
+        raise FineTuneError(f"{type(model).__name__} is not a sequence classifier: wrap the student with "
+                            "hf_ose.heads.with_classification_head(student, config, num_labels) first.")
+    num_labels = model.config.num_labels
+    if min(labels) < 0 or max(labels) >= num_labels:
+        raise FineTuneError(f"Labels span [{min(labels)}, {max(labels)}] but the model's head has {num_labels} "
+                            "classes: number the labels 0..num_labels-1, or build the head with more labels.")
+    return texts, labels
