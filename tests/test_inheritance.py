@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 from pathlib import Path
 
 import pytest
@@ -19,20 +20,9 @@ from hf_ose.errors import ParentNotFoundError
 from hf_ose.inheritance import InheritanceError, UnsupportedFamilyError, extract_model, plan_inheritance
 from hf_ose.inheritance.families import find_layers, get_layout
 
-SMALL = dict(num_hidden_layers=4, hidden_size=32, num_attention_heads=4, intermediate_size=64, vocab_size=101)
+from .families import FAMILY_CONFIGS, INHERITABLE, TINY
 
-CONFIGS = {
-    "bert": lambda: T.BertConfig(**SMALL),
-    "roberta": lambda: T.RobertaConfig(**SMALL),
-    "xlm-roberta": lambda: T.XLMRobertaConfig(**SMALL),
-    "camembert": lambda: T.CamembertConfig(**SMALL),
-    "electra": lambda: T.ElectraConfig(**SMALL, embedding_size=16),
-    "distilbert": lambda: T.DistilBertConfig(n_layers=4, dim=32, n_heads=4, hidden_dim=64, vocab_size=101),
-    "gpt2": lambda: T.GPT2Config(n_layer=4, n_embd=32, n_head=4, vocab_size=101, bos_token_id=0, eos_token_id=0, pad_token_id=0),
-    "llama": lambda: T.LlamaConfig(**SMALL, num_key_value_heads=2, pad_token_id=0),
-    "mistral": lambda: T.MistralConfig(**SMALL, num_key_value_heads=2, head_dim=None, pad_token_id=0),
-    "qwen2": lambda: T.Qwen2Config(**SMALL, num_key_value_heads=2, pad_token_id=0),
-}
+CONFIGS = {family: functools.partial(FAMILY_CONFIGS[family], **TINY) for family in INHERITABLE}
 
 HEADED = [
     ("bert", T.BertForSequenceClassification),
@@ -215,7 +205,7 @@ def test_variant_larger_than_parent_is_refused(change: dict[str, int]) -> None:
 
 def test_unsupported_family_is_refused_naming_the_supported_ones() -> None:
     torch.manual_seed(0)
-    parent = T.AutoModel.from_config(T.MPNetConfig(**SMALL))
+    parent = T.AutoModel.from_config(FAMILY_CONFIGS["mpnet"](**TINY))
     with pytest.raises(UnsupportedFamilyError, match=r"not supported yet .*BERT.*GPT-2.*Llama.*register_family"):
         extract_model(parent, parent.config)
 

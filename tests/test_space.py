@@ -5,7 +5,7 @@ import transformers as T
 
 from hf_ose.architecture import Architecture
 from hf_ose.errors import EmptySpaceError
-from hf_ose.objectives.counting import StaticCostCounter
+from hf_ose.objectives.counting import StaticCostCounter, measure_static_cost
 from hf_ose.parent import PRESETS
 from hf_ose.space import BORT_GRID, ArchitectureSpace, Grid
 
@@ -91,3 +91,10 @@ def test_bort_grid_is_the_published_one():
         "depth": [2, 4, 6, 8, 10, 12], "hidden": [512, 768, 1024], "intermediate": [256, 512, 768, 1024, 3072],
         "heads": [4, 8, 12, 16], "kv_heads": None, "head_dim": None,
     }
+
+
+def test_a_decoder_with_a_padding_token_counts_as_one_without():
+    """GPT-2 with ``pad_token_id`` reads its mask's values, which meta tensors lack: the count must not fail."""
+    plain = T.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000)
+    padded = T.GPT2Config(n_layer=2, n_embd=64, n_head=4, vocab_size=1000, pad_token_id=0)
+    assert measure_static_cost(padded, 1, 16) == measure_static_cost(plain, 1, 16)

@@ -58,10 +58,15 @@ def count_flops(model: nn.Module, batch_size: int, seq_len: int) -> FlopCounterM
 
     Meta tensors have no values, and some families read values on the way: most build their attention
     mask from the mask's values, so only ``input_ids`` is passed first (a mask of ones changes no FLOP
-    count); others (DeBERTa) check ``input_ids`` for padding when no mask is given, so they get one.
+    count); others (DeBERTa) check ``input_ids`` for padding when no mask is given, so they get one; decoders
+    that look for padding in any 2-D mask (GPT-2 with a ``pad_token_id``) get a ready 4-D mask, which they
+    use as it is.
     """
     input_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device="meta")
-    for inputs in ({"input_ids": input_ids}, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}):
+    ready_mask = torch.zeros(batch_size, 1, seq_len, seq_len, device="meta")
+    attempts = ({"input_ids": input_ids}, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)},
+                {"input_ids": input_ids, "attention_mask": ready_mask})
+    for inputs in attempts:
         counter = FlopCounterMode(display=False)
         try:
             with counter, torch.no_grad():
