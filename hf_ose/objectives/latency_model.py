@@ -90,8 +90,8 @@ class LatencyModel:
         every_candidate = len(fit_plans) == len(plans) and all(a in plans for a in archs)
         if len(fit_plans) < features and not every_candidate:
             raise ModelTooLargeError(
-                f"Only {len(fit_plans)} of the {len(plans)} sampled architectures fit in the latency memory "
-                f"budget of {budget / 1e9:.1f} GB, too few to fit a latency predictor. Raise "
+                f"Only {len(fit_plans)} of the {len(plans)} sampled architectures can be measured within the latency "
+                f"memory budget of {budget / 1e9:.1f} GB; a latency predictor needs at least {features}. Raise "
                 "LatencySettings.memory_budget_gb or Objectives.latency_samples."
             )
 
