@@ -13,6 +13,7 @@ from .architecture import Architecture
 from .budgets import Budget, BudgetError
 from .errors import HfOseError
 from .executors import InProcessExecutor, LocalProcessExecutor, WorkerError
+from .export import ExportReport, export  # not lazy: importing hf_ose.export.* would shadow a lazy name
 from .extractor import Objectives, OSEExtractor
 from .front import ParetoFront, ParetoPoint
 from .objectives.error import DataFreePrior, ErrorObjective
@@ -62,9 +63,9 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ABnCReport", "Architecture", "ArchitectureSpace", "BORT_GRID", "Budget", "BudgetError", "DataFreePrior",
-    "ErrorObjective", "FamilyAdapter", "FamilyLayout", "Grid", "HfOseError", "InProcessExecutor",
+    "ErrorObjective", "ExportReport", "FamilyAdapter", "FamilyLayout", "Grid", "HfOseError", "InProcessExecutor",
     "LatencyNoiseError", "LatencyRuntime", "LatencySettings", "LocalProcessExecutor", "ModelTooLargeError",
     "OSEExtractor", "Objectives", "PRESETS", "ParetoFront", "ParetoPoint", "RecordFormatError", "ReferencePoint",
-    "SearchRecord", "SearchSettings", "WorkerError", "abnc_report", "get_adapter", "register_family",
+    "SearchRecord", "SearchSettings", "WorkerError", "abnc_report", "export", "get_adapter", "register_family",
     "register_runtime", "supported_families", *_LAZY,
 ]

@@ -17,6 +17,7 @@ from .budgets import Budget, BudgetError
 from .data import load_texts
 from .errors import HfOseError
 from .executors import LocalProcessExecutor
+from .export.command import add_export_command, run_export
 from .front import ParetoFront
 from .hardware import cpu_description
 from .io import ensure_writable_folder
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     inherit.add_argument("--out", required=True, help="a new or empty folder for the student; the command prints the class that loads it")
     inherit.add_argument("--texts", help="calibration text (file or NAME[:SPLIT]): activation-based selection")
     inherit.add_argument("--text-column", default="sentence", help="text column of --texts (default sentence)")
+    add_export_command(commands)
     return parser
 
 
@@ -87,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default", UserWarning)
     try:
-        return _extract(args) if args.command == "extract" else _inherit(args)
+        return {"extract": _extract, "inherit": _inherit, "export": run_export}[args.command](args)
     except (HfOseError, ValueError) as error:
         print(f"hf-ose: error: {error}", file=sys.stderr)
         return 2

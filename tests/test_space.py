@@ -23,7 +23,7 @@ def test_bort_and_bert_large_parameter_counts():
     counter = StaticCostCounter(roberta, seq_len=128)
     bort = counter(Architecture(4, 8, 1024, 768))
     pooler = 1024 * 1024 + 1024  # AutoModel keeps RoBERTa's pooler; Bort has none
-    assert 75.0e6 < bort.params - pooler < 75.2e6  # the released Bort shape (DESIGN section 9: about 75M)
+    assert 75.0e6 < bort.params - pooler < 75.2e6  # the released Bort shape (about 75M; README "The main job")
     assert bort.params - bort.effective_params == 50265 * 1024 + 514 * 1024 + 1024
     bert_large = StaticCostCounter(PRESETS["bert-large-uncased"](), seq_len=128)(Architecture(24, 16, 1024, 4096))
     assert 334e6 < bert_large.params < 336e6

@@ -1,0 +1,151 @@
+"""``export``: a model folder (or a loaded model) to a parity-checked CPU artifact in Optimum's layout."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import transformers
+
+from ..data import digest_weights
+from ..io import atomic_write, ensure_writable_folder
+from ..parent import load_parent_model
+from .backend import ExportBackend, get_export_backend
+from .errors import ExportError, ParityError
+from .parity import ParityResult, Tolerance, check_parity
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+REPORT_NAME = "export_report.json"
+#: Tasks export supports, by the auto class whose mapping names the model's class.
+TASKS: dict[str, str] = {"MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING": "text-classification",
+                         "MODEL_MAPPING": "feature-extraction"}
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """One kept artifact: where it is, what it holds, and its parity figures."""
+
+    out_dir: Path
+    backend: str
+    precision: str
+    task: str
+    files: list[Path]
+    parity: ParityResult
+
+    def to_dict(self) -> dict[str, object]:
+        return {"backend": self.backend, "precision": self.precision, "task": self.task,
+                "files": [path.name for path in self.files], "parity": self.parity.to_dict()}
+
+
+def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path, *, backend: str,
+           precision: str = "fp32", calibration: list[str] | None = None,
+           tokenizer: PreTrainedTokenizerBase | None = None, overwrite: bool = False,
+           tolerance: Tolerance | None = None) -> ExportReport:
+    """Export a sequence classifier or feature extractor with ``backend`` at ``precision``, check it against
+    PyTorch (calibration texts, else a default few sentences; right and left padding), and keep it only if it
+    is within ``tolerance`` (default :data:`~hf_ose.export.parity.TOLERANCES`). Writes the artifact, config.json,
+    the tokenizer files and ``export_report.json`` into ``out_dir``."""
+    chosen = get_export_backend(backend)
+    if precision not in chosen.precisions:
+        raise ExportError(f"The {backend!r} backend exports {list(chosen.precisions)}, not {precision!r}.")
+    if calibration is not None:
+        calibration = [text.strip() for text in calibration if text and text.strip()]
+        if not calibration:
+            raise ExportError("The calibration text is empty: pass non-empty sentences, or none for the defaults.")
+    model = load_parent_model(model_dir_or_model).eval()
+    task = task_of(model)
+    tokenizer = tokenizer or _load_tokenizer(model_dir_or_model)
+    out = ensure_writable_folder(out_dir)
+    fingerprint = digest_weights(model)
+    previous = _previous_report(out, fingerprint, overwrite)
+    files = chosen.export(model, tokenizer, out, precision=precision, calibration=calibration)
+    parity = _check(chosen, model, tokenizer, out, precision, task, calibration, tolerance, files)
+    model.config.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    report = ExportReport(out, backend, precision, task, files, parity)
+    artifacts = {**previous, f"{backend}-{precision}": report.to_dict()}
+    atomic_write(out / REPORT_NAME, json.dumps({"model": fingerprint, "artifacts": artifacts}, indent=2) + "\n")
+    return report
+
+
+def task_of(model: PreTrainedModel) -> str:
+    """The export task of ``model``'s class; :class:`ExportError` for one export does not support."""
+    name = type(model).__name__
+    if not getattr(model.config, "is_encoder_decoder", False):
+        for mapping, task in TASKS.items():
+            if getattr(transformers, mapping).get(type(model.config), None) is type(model):
+                return task
+    raise ExportError(
+        f"Cannot export a {name}: export supports encoders for sequence classification (AutoModelForSequence"
+        "Classification, e.g. BertForSequenceClassification) and feature extraction (AutoModel, e.g. BertModel). "
+        "Save the model in one of those classes."
+    )
+
+
+def input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The inputs the artifact takes: ``input_ids``, ``attention_mask``, and ``token_type_ids`` when both the
+    tokenizer produces them and the model uses them."""
+    accepted = inspect.signature(model.forward).parameters
+    produced = set(tokenizer.model_input_names) | {"input_ids", "attention_mask"}
+    return [name for name in _INPUTS if name in accepted and name in produced]
+
+
+def _check(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
+           precision: str, task: str, texts: list[str] | None, tolerance: Tolerance | None,
+           files: list[Path]) -> ParityResult:
+    """Parity of the fresh artifact; its files are deleted when it fails (or cannot be checked)."""
+    try:
+        parity = check_parity(model, tokenizer, backend.session(out, precision), precision=precision,
+                              classifier=task == "text-classification", input_names=input_names(model, tokenizer),
+                              texts=texts, tolerance=tolerance)
+        if not parity.passed:
+            raise ParityError(
+                f"The {backend.name} {precision} artifact failed parity with PyTorch on {parity.texts} texts "
+                f"(right and left padding): {'; '.join(parity.failures)}. It was not kept. Try fp32, other "
+                "calibration text, or report the model."
+            )
+    except BaseException:
+        for path in files:
+            path.unlink(missing_ok=True)
+        raise
+    return parity
+
+
+def _previous_report(out: Path, fingerprint: str, overwrite: bool) -> dict[str, object]:
+    """The artifacts already exported from this model into ``out``; refuses a folder holding something else
+    unless ``overwrite`` (then the earlier export's files are removed)."""
+    report_file = out / REPORT_NAME
+    try:
+        earlier = json.loads(report_file.read_text()) if report_file.is_file() else None
+    except ValueError:  # unreadable: treated as a folder holding other files
+        earlier = None
+    if earlier is not None and earlier.get("model") == fingerprint:
+        return dict(earlier.get("artifacts", {}))
+    if not any(out.iterdir()):
+        return {}
+    if not overwrite:
+        holds = "a different model's export" if earlier is not None else "other files"
+        raise ExportError(f"{out} already holds {holds}. Choose an empty folder, or pass overwrite=True "
+                          "(--overwrite) to replace its export.")
+    for artifact in (earlier or {}).get("artifacts", {}).values():
+        for name in artifact.get("files", []):
+            (out / name).unlink(missing_ok=True)
+    return {}
+
+
+def _load_tokenizer(source: str | Path | PreTrainedModel) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    if not isinstance(source, (str, Path)):
+        raise ExportError("Exporting a model object needs its tokenizer: pass tokenizer=.")
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise ExportError(f"{source} holds no tokenizer ({str(error).splitlines()[0]}); save one beside the model "
+                          "or pass tokenizer=.") from error
