@@ -168,7 +168,7 @@ class _Missing(ExportBackend):
 
 
 def test_a_backend_not_installed_or_unknown_is_refused_naming_the_fix(monkeypatch, classifier_dir, tmp_path):
-    monkeypatch.setattr(backend_module, "_registry", dict(backend_module._registry))
+    monkeypatch.setattr(backend_module.BACKENDS, "plugins", dict(backend_module.BACKENDS.plugins))
     backend_module.register_export_backend(_Missing)
     with pytest.raises(BackendNotAvailableError, match=r"packages are missing: pip install 'hf-ose\[missing\]'"):
         export(classifier_dir, tmp_path, backend="missing")

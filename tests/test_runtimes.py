@@ -59,7 +59,7 @@ class MissingPackagesRuntime(CountingRuntime):
 @pytest.fixture(autouse=True)
 def fresh_registry(monkeypatch):
     """Each test starts from an empty registry (built-ins load again on demand)."""
-    monkeypatch.setattr(runtimes, "_registry", {})
+    monkeypatch.setattr(runtimes.RUNTIMES, "plugins", {})
 
 
 def fake_entry_points(monkeypatch, *entries: tuple[str, str]) -> None:
@@ -68,11 +68,11 @@ def fake_entry_points(monkeypatch, *entries: tuple[str, str]) -> None:
     def entry_points(*, group: str):
         return [p for p in points if p.group == group]
 
-    monkeypatch.setattr(runtimes.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
 
 
 def test_pytorch_is_built_in_and_loaded_on_first_use():
-    assert "pytorch" in runtime_names() and runtimes._registry == {}
+    assert "pytorch" in runtime_names() and runtimes.RUNTIMES.plugins == {}
     runtime = get_runtime("pytorch")
     assert isinstance(runtime, PyTorchRuntime) and get_runtime("pytorch") is runtime
 
@@ -90,7 +90,7 @@ def test_a_runtime_registered_from_code_is_timed_like_any_other():
 def test_an_entry_point_runtime_is_found_by_name_and_loaded_lazily(monkeypatch):
     fake_entry_points(monkeypatch, ("counting", "tests.test_runtimes:CountingRuntime"))
     settings = LatencySettings(runtime="counting", seq_len=4, threads=1, warmup=0, repeats=1)
-    assert "counting" in runtime_names() and "counting" not in runtimes._registry
+    assert "counting" in runtime_names() and "counting" not in runtimes.RUNTIMES.plugins
     measure_latency(CONFIG, settings)
     runtime = get_runtime("counting")
     assert isinstance(runtime, CountingRuntime) and runtime.passes == 1
