@@ -52,10 +52,7 @@ def tiny_classifier(tokenizer):
 @pytest.fixture(scope="module")
 def tiny_classifier_dir(tmp_path_factory, tiny_classifier, tokenizer, calibration) -> Path:
     """One folder holding both precisions of the tiny classifier, side by side."""
-    out = tmp_path_factory.mktemp("tiny_classifier")
-    for precision in ("fp32", "int8"):
-        BACKEND.export(tiny_classifier, tokenizer, out, precision=precision, calibration=calibration)
-    return out
+    return export_both(tiny_classifier, tokenizer, tmp_path_factory.mktemp("tiny_classifier"), calibration)
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +62,13 @@ def real_parent(minilm_path: Path):
 
 @pytest.fixture(scope="module")
 def real_parent_dir(tmp_path_factory, real_parent, tokenizer, calibration) -> Path:
-    out = tmp_path_factory.mktemp("real_parent")
+    return export_both(real_parent, tokenizer, tmp_path_factory.mktemp("real_parent"), calibration)
+
+
+def export_both(model, tokenizer, out: Path, calibration: list[str]) -> Path:
+    """Both precisions of ``model`` exported into ``out``, side by side."""
     for precision in ("fp32", "int8"):
-        BACKEND.export(real_parent, tokenizer, out, precision=precision, calibration=calibration)
+        BACKEND.export(model, tokenizer, out, precision=precision, calibration=calibration)
     return out
 
 

@@ -12,6 +12,7 @@ import transformers as T
 from hf_ose import (Architecture, ArchitectureSpace, FamilyAdapter, FamilyLayout, get_adapter, register_family,
                     supported_families)
 from hf_ose.adapters import AttentionShape, FamilyRegistrationError, registry
+from hf_ose.adapters.layout import BERT_LIKE
 from hf_ose.inheritance import UnsupportedFamilyError, extract_model
 
 from .families import INHERITABLE
@@ -19,16 +20,7 @@ from .families import INHERITABLE
 ERNIE = FamilyAdapter(
     name="ERNIE",
     model_types=("ernie",),
-    layout=FamilyLayout(
-        layers="encoder.layer",
-        query="attention.self.query",
-        key="attention.self.key",
-        value="attention.self.value",
-        output="attention.output.dense",
-        ffn_in=("intermediate.dense",),
-        ffn_out="output.dense",
-        post_norm=True,
-    ),
+    layout=BERT_LIKE,  # ERNIE's layers are BERT's; README shows a layout written out in full
 )
 
 
