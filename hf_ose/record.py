@@ -37,8 +37,9 @@ class ReferencePoint:
 
 @dataclass(frozen=True)
 class ParetoPoint:
-    """One variant on the front. ``latency_source`` says how its latency was obtained (measured or
-    predicted); ``error_source`` whether the error is a data-free prior estimate or a measured surrogate."""
+    """One variant on the front. ``latency_source`` says how its latency was obtained (``"measured"``,
+    ``"measured (AB^nC, depths 1-2)"`` or ``"predicted"``); ``error_source`` whether the error is a data-free
+    prior estimate or a measured surrogate."""
 
     config: PretrainedConfig
     architecture: Architecture
