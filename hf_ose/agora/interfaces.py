@@ -1,0 +1,57 @@
+"""What Agora's loop asks of a sampler and a labeller: the two pluggable parts of DESIGN section 6.
+
+A point is one example's text: a string for single-sentence tasks, a ``(first, second)`` pair for
+sentence-pair tasks. A :class:`Sampler` proposes new points near the development set's mistakes; a
+:class:`Labeller` gives each point a probability per class. Both are small strategy objects, in the manner
+of Torch-Pruning's importance criteria: the loop never needs to know which one it holds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar, Sequence, Union
+
+from ..errors import HfOseError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from transformers import PreTrainedTokenizerBase
+
+#: One example's text: a sentence, or a sentence pair.
+Point = Union[str, tuple[str, str]]
+
+
+class AgoraError(HfOseError, ValueError):
+    """Agora's inputs (data, settings, sampler, labeller) cannot be used as given."""
+
+
+class Sampler(ABC):
+    """Proposes new points near given points, in one representation space."""
+
+    #: The name ``AgoraArguments.agora_sampler`` selects the sampler by.
+    name: ClassVar[str]
+
+    @abstractmethod
+    def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
+               max_length: int, seed: int) -> list[list[Point]]:
+        """For each of ``points``, up to ``per_point`` new points near it: deterministic for a ``seed``, each
+        within ``max_length`` tokens of ``tokenizer`` (pairs counted together), never an exact copy of the
+        point it came from, and for a pair only one side changed. An inner list may be empty."""
+
+
+class Labeller(ABC):
+    """Gives points a probability per class, in the label space of the task."""
+
+    @property
+    @abstractmethod
+    def num_labels(self) -> int:
+        """How many classes each row of :meth:`probabilities` covers."""
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """The classes' names in column order, when known (checked against the student's ``id2label``)."""
+        return None
+
+    @abstractmethod
+    def probabilities(self, points: Sequence[Point]) -> np.ndarray:
+        """A float array of shape ``(len(points), num_labels)`` whose rows sum to 1."""
