@@ -39,12 +39,20 @@ _LAZY: dict[str, str] = {
     "load_texts": "data",
     "load_labelled": "data",
     "fine_tune_classifier": "finetune",
+    "AgoraTrainer": "agora",
+    "AgoraArguments": "agora",
+    "AgoraReport": "agora",
+    "push_to_hub": "publish",
+    "CardInputs": "publish",
+    "write_card": "publish",
 }
 
 if TYPE_CHECKING:
+    from .agora import AgoraArguments, AgoraReport, AgoraTrainer
     from .data import load_labelled, load_texts
     from .distillation import DistillationLoss, DistillationTrainer
     from .finetune import fine_tune_classifier
+    from .publish import CardInputs, push_to_hub, write_card
     from .inheritance import extract_model, save_student
     from .surrogates import DistillationSurrogate, DistillationSurrogateSettings, TaskSurrogate, TaskSurrogateSettings
 

@@ -13,15 +13,19 @@ import torch
 
 from . import __version__
 from .adapters import get_adapter
+from .agora.command import add_finetune_command, run_finetune
 from .budgets import Budget, BudgetError
 from .data import load_texts
 from .errors import HfOseError
 from .executors import LocalProcessExecutor
+from .export.bench_command import add_bench_command, run_bench
 from .export.command import add_export_command, run_export
 from .front import ParetoFront
 from .hardware import cpu_description
 from .io import ensure_writable_folder
+from .objectives.runtimes import RuntimeNotAvailableError, check_runtime_name, runtime_names
 from .parent import PRESETS, load_config_folder, load_parent_model
+from .publish.command import add_push_command, run_push
 from .record import ParetoPoint, ReferencePoint, SearchRecord
 
 
@@ -39,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs and latency (default 128)")
     extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
     extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    extract.add_argument("--runtime", type=_runtime_name, default="pytorch",
+                         help=f"where latency is measured: {', '.join(runtime_names())} (default pytorch)")
     extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
     extract.add_argument("--on-noise", choices=("raise", "warn"), default="raise",
                          help="when latency measurements look like noise (a busy CPU): stop (default) or warn and go on")
@@ -81,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     inherit.add_argument("--texts", help="calibration text (file or NAME[:SPLIT]): activation-based selection")
     inherit.add_argument("--text-column", default="sentence", help="text column of --texts (default sentence)")
     add_export_command(commands)
+    add_bench_command(commands)
+    add_finetune_command(commands)
+    add_push_command(commands)
     return parser
 
 
@@ -89,7 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default", UserWarning)
     try:
-        return {"extract": _extract, "inherit": _inherit, "export": run_export}[args.command](args)
+        commands = {"extract": _extract, "inherit": _inherit, "export": run_export, "finetune": run_finetune,
+                    "push": run_push, "bench": run_bench}
+        return commands[args.command](args)
     except (HfOseError, ValueError) as error:
         print(f"hf-ose: error: {error}", file=sys.stderr)
         return 2
@@ -107,7 +118,7 @@ def _extract(args: argparse.Namespace) -> int:
     objectives = Objectives(
         error=_error_objective(args, parent),
         latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads,
-                                on_noise=args.on_noise),
+                                runtime=args.runtime, on_noise=args.on_noise),
         latency_samples=args.latency_samples,
     )
     executor = LocalProcessExecutor(args.workers) if args.workers > 1 else None
@@ -289,6 +300,14 @@ def _existing_folder(text: str) -> str:
             f"the folder {text} does not exist: pass a config folder written by `hf-ose extract` "
             "(OUT/configs/point-NN-...)."
         )
+    return text
+
+
+def _runtime_name(text: str) -> str:
+    try:
+        check_runtime_name(text)
+    except RuntimeNotAvailableError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 

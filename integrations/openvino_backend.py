@@ -96,7 +96,7 @@ class OpenVinoBackend(ExportBackend):
             ov_model = _quantize(ov_model, tokenizer, names, texts)
         return _save(ov_model, Path(out_dir), stem)
 
-    def session(self, out_dir: Path, precision: str) -> Session:
+    def session(self, out_dir: Path, precision: str, *, threads: int | None = None) -> Session:
         import openvino as ov
 
         xml = Path(out_dir) / f"{_stem(precision)}.xml"
@@ -105,7 +105,8 @@ class OpenVinoBackend(ExportBackend):
                 f"No OpenVINO {precision} model at {xml}: export it first with hf_ose.export.export(model, "
                 f"{str(out_dir)!r}, backend='openvino', precision={precision!r})."
             )
-        compiled = ov.Core().compile_model(str(xml), "CPU", COMPILE_CONFIG[precision])
+        config = {**COMPILE_CONFIG[precision], **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+        compiled = ov.Core().compile_model(str(xml), "CPU", config)
         names = [port.get_any_name() for port in compiled.inputs]
 
         def run(inputs: dict[str, np.ndarray]) -> np.ndarray:

@@ -148,7 +148,7 @@ def test_an_unsupported_task_empty_calibration_and_unknown_precision_are_refused
         export(masked, tmp_path / "out", backend="onnx")
     with pytest.raises(ExportError, match="calibration text is empty"):
         export(masked, tmp_path / "out", backend="onnx", calibration=["", "   "])
-    with pytest.raises(ExportError, match=r"exports \['fp32', 'int8'\], not 'fp16'"):
+    with pytest.raises(ExportError, match=r"exports \['fp32', 'int8', 'int8-static'\], not 'fp16'"):
         export(masked, tmp_path / "out", backend="onnx", precision="fp16")
     assert not (tmp_path / "out").exists()
 

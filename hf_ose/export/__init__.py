@@ -7,13 +7,15 @@ core never imports them.
 from .backend import (
     ENTRY_POINT_GROUP, ExportBackend, Session, export_backend_names, get_export_backend, register_export_backend,
 )
+from .bench import BenchError, BenchResult, BenchRow, BenchTarget, bench, measure
 from .core import REPORT_NAME, ExportReport, export, input_names, task_of
 from .errors import BackendNotAvailableError, ExportError, ParityError
 from .parity import DEFAULT_TEXTS, TOLERANCES, ParityResult, Tolerance, check_parity
 
 __all__ = [
-    "BackendNotAvailableError", "DEFAULT_TEXTS", "ENTRY_POINT_GROUP", "ExportBackend", "ExportError",
+    "BackendNotAvailableError", "BenchError", "BenchResult", "BenchRow", "BenchTarget", "DEFAULT_TEXTS",
+    "ENTRY_POINT_GROUP", "ExportBackend", "ExportError",
     "ExportReport", "ParityError", "ParityResult", "REPORT_NAME", "Session", "TOLERANCES", "Tolerance",
-    "check_parity", "export", "export_backend_names", "get_export_backend", "input_names",
-    "register_export_backend", "task_of",
+    "bench", "check_parity", "export", "export_backend_names", "get_export_backend", "input_names",
+    "measure", "register_export_backend", "task_of",
 ]

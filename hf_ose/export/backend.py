@@ -51,9 +51,10 @@ class ExportBackend(ABC):
         export's earlier files) and return them; ``calibration`` is the user's text, if any."""
 
     @abstractmethod
-    def session(self, out_dir: Path, precision: str) -> Session:
-        """Load the artifact written by :meth:`export`; the callable returns the model's main output (logits
-        for a classifier, ``last_hidden_state`` for a feature extractor) as numpy."""
+    def session(self, out_dir: Path, precision: str, *, threads: int | None = None) -> Session:
+        """Load the artifact written by :meth:`export`, running ``threads`` intra-op threads (``None``: the
+        runtime's default); the callable returns the model's main output (logits for a classifier,
+        ``last_hidden_state`` for a feature extractor) as numpy."""
 
 
 #: Every export backend by name: registered from code or from the entry-point group.

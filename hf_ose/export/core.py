@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,9 +65,10 @@ def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path
     tokenizer = tokenizer or _load_tokenizer(model_dir_or_model)
     out = ensure_writable_folder(out_dir)
     fingerprint = digest_weights(model)
-    previous = _previous_report(out, fingerprint, overwrite)
-    files = chosen.export(model, tokenizer, out, precision=precision, calibration=calibration)
-    parity = _check(chosen, model, tokenizer, out, precision, task, calibration, tolerance, files)
+    previous, replaced = _previous_report(out, fingerprint, overwrite)
+    files, parity = _export_checked(chosen, model, tokenizer, out, precision, task, calibration, tolerance)
+    for name in replaced - {path.name for path in files}:  # the other model's export, now that this one is kept
+        (out / name).unlink(missing_ok=True)
     model.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
     report = ExportReport(out, backend, precision, task, files, parity)
@@ -77,6 +80,9 @@ def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path
 def task_of(model: PreTrainedModel) -> str:
     """The export task of ``model``'s class; :class:`ExportError` for one export does not support."""
     name = type(model).__name__
+    if model.main_input_name != "input_ids":
+        raise ExportError(f"Cannot export a {name}: it reads {model.main_input_name}, not text. Export supports text "
+                          "encoders (e.g. BertForSequenceClassification, BertModel) with their tokenizer.")
     if not getattr(model.config, "is_encoder_decoder", False):
         for mapping, task in TASKS.items():
             if getattr(transformers, mapping).get(type(model.config), None) is type(model):
@@ -96,12 +102,14 @@ def input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> l
     return [name for name in _INPUTS if name in accepted and name in produced]
 
 
-def _check(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
-           precision: str, task: str, texts: list[str] | None, tolerance: Tolerance | None,
-           files: list[Path]) -> ParityResult:
-    """Parity of the fresh artifact; its files are deleted when it fails (or cannot be checked)."""
-    try:
-        parity = check_parity(model, tokenizer, backend.session(out, precision), precision=precision,
+def _export_checked(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
+                    precision: str, task: str, texts: list[str] | None,
+                    tolerance: Tolerance | None) -> tuple[list[Path], ParityResult]:
+    """The artifact exported into a scratch folder inside ``out`` and checked there; its files move into ``out``
+    only when it passes, so a refused artifact leaves ``out`` (an earlier export included) as it was."""
+    with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as scratch:
+        staged = backend.export(model, tokenizer, Path(scratch), precision=precision, calibration=texts)
+        parity = check_parity(model, tokenizer, backend.session(Path(scratch), precision), precision=precision,
                               classifier=task == "text-classification", input_names=input_names(model, tokenizer),
                               texts=texts, tolerance=tolerance)
         if not parity.passed:
@@ -110,33 +118,30 @@ def _check(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrained
                 f"(right and left padding): {'; '.join(parity.failures)}. It was not kept. Try fp32, other "
                 "calibration text, or report the model."
             )
-    except BaseException:
-        for path in files:
-            path.unlink(missing_ok=True)
-        raise
-    return parity
+        files = [out / path.name for path in staged]
+        for path, target in zip(staged, files):
+            os.replace(path, target)
+    return files, parity
 
 
-def _previous_report(out: Path, fingerprint: str, overwrite: bool) -> dict[str, object]:
-    """The artifacts already exported from this model into ``out``; refuses a folder holding something else
-    unless ``overwrite`` (then the earlier export's files are removed)."""
+def _previous_report(out: Path, fingerprint: str, overwrite: bool) -> tuple[dict[str, object], set[str]]:
+    """The artifacts already exported from this model into ``out``, and the files of another model's export that
+    the new one replaces; refuses a folder holding something else unless ``overwrite``."""
     report_file = out / REPORT_NAME
     try:
         earlier = json.loads(report_file.read_text()) if report_file.is_file() else None
     except ValueError:  # unreadable: treated as a folder holding other files
         earlier = None
     if earlier is not None and earlier.get("model") == fingerprint:
-        return dict(earlier.get("artifacts", {}))
-    if not any(out.iterdir()):
-        return {}
+        return dict(earlier.get("artifacts", {})), set()
+    if not any(not path.name.startswith(".export-") for path in out.iterdir()):  # scratch of a killed export
+        return {}, set()
     if not overwrite:
         holds = "a different model's export" if earlier is not None else "other files"
         raise ExportError(f"{out} already holds {holds}. Choose an empty folder, or pass overwrite=True "
                           "(--overwrite) to replace its export.")
-    for artifact in (earlier or {}).get("artifacts", {}).values():
-        for name in artifact.get("files", []):
-            (out / name).unlink(missing_ok=True)
-    return {}
+    artifacts = (earlier or {}).get("artifacts", {}).values()
+    return {}, {name for artifact in artifacts for name in artifact.get("files", [])}
 
 
 def _load_tokenizer(source: str | Path | PreTrainedModel) -> PreTrainedTokenizerBase:
@@ -145,7 +150,12 @@ def _load_tokenizer(source: str | Path | PreTrainedModel) -> PreTrainedTokenizer
     if not isinstance(source, (str, Path)):
         raise ExportError("Exporting a model object needs its tokenizer: pass tokenizer=.")
     try:
-        return AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise ExportError(f"{source} holds no tokenizer ({str(error).splitlines()[0]}); save one beside the model "
                           "or pass tokenizer=.") from error
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):  # built from the config alone: every word unknown
+        raise ExportError(f"{source} holds no tokenizer files (the {type(tokenizer).__name__} made from its config "
+                          f"knows only {len(tokenizer)} special tokens); save the tokenizer beside the model "
+                          "(tokenizer.save_pretrained) or pass tokenizer=.")
+    return tokenizer

@@ -27,8 +27,10 @@ _BUILTIN: dict[str, str] = {"pytorch": "hf_ose.objectives.latency:PyTorchRuntime
 
 #: Runtimes other packages provide: name -> (what it is, how to install it).
 KNOWN_EXTERNAL: dict[str, tuple[str, str]] = {
-    "onnxruntime": ("ONNX Runtime", "pip install 'hf-ose[onnx]'"),
-    "openvino": ("OpenVINO", "pip install 'hf-ose[openvino]'"),
+    "onnxruntime": ("ONNX Runtime, fp32", "pip install 'hf-ose[onnx]'"),
+    "onnxruntime-int8": ("ONNX Runtime, dynamic int8", "pip install 'hf-ose[onnx]'"),
+    "openvino": ("OpenVINO, fp32", "pip install 'hf-ose[openvino]'"),
+    "openvino-int8": ("OpenVINO, NNCF int8", "pip install 'hf-ose[openvino]'"),
 }
 
 

@@ -1,0 +1,323 @@
+"""``hf-ose finetune``: a student fine-tuned on a task, plainly, with distillation from a teacher, with Agora, or
+both, over one or more seeds; the best seed by development score is kept. :func:`train_student` is the same
+run from Python (the Agora benchmark uses it)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
+                          PreTrainedTokenizerBase, set_seed)
+
+from ..io import atomic_write, ensure_writable_folder
+from .interfaces import AgoraError, Labeller
+
+if TYPE_CHECKING:
+    from ..tasks import Task
+    from .arguments import AgoraArguments
+
+REPORT = "agora_report.json"
+#: What is copied from the best seed's folder to the output folder besides its files: a LoRA run's adapter.
+_ADAPTER_FOLDER = "adapter"
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """How each seed's student is fine-tuned: the ``hf-ose finetune`` options as one value."""
+
+    agora: bool = False
+    distill: bool = False
+    lora: bool = False
+    epochs: float = 3.0
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    max_length: int = 128
+    settings: tuple[dict[str, Any], ...] | None = None
+    samples_per_mistake: int = 4
+    sampler: str = "token-edits"
+    rounds: int | None = None
+    min_confidence: float = 0.0
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.agora or self.distill
+
+    def agora_settings(self) -> list[dict[str, Any]]:
+        """Agora's settings: those given, or by default the learning rate halved, as given and doubled."""
+        if self.settings:
+            return [dict(setting) for setting in self.settings]
+        return [{"learning_rate": self.learning_rate * factor} for factor in (0.5, 1.0, 2.0)]
+
+    def arguments(self, output_dir: Path, seed: int, *, distill: bool | None = None,
+                  agora: bool | None = None) -> AgoraArguments:
+        """The :class:`~hf_ose.agora.arguments.AgoraArguments` of one run: Agora's loop over the settings when
+        ``agora``, otherwise a single fine-tuning (one setting, one round)."""
+        from .arguments import AgoraArguments
+
+        agora = self.agora if agora is None else agora
+        return AgoraArguments(
+            output_dir=str(output_dir), seed=seed, num_train_epochs=self.epochs,
+            per_device_train_batch_size=self.batch_size, per_device_eval_batch_size=64,
+            learning_rate=self.learning_rate, warmup_steps=0.1, weight_decay=0.01,
+            eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none", dataloader_pin_memory=False,
+            metric_for_best_model="accuracy", greater_is_better=True,
+            agora_settings=self.agora_settings() if agora else None,
+            agora_samples_per_mistake=self.samples_per_mistake, agora_sampler=self.sampler,
+            agora_max_rounds=self.rounds if agora else 1, agora_min_confidence=self.min_confidence,
+            agora_max_length=self.max_length, distill=self.distill if distill is None else distill,
+        )
+
+
+@dataclass(frozen=True)
+class SeedRun:
+    """One seed's result: development score (the selection metric), test accuracy, rounds run, the size of the
+    training set the kept model trained on (original rows plus Agora's kept points), wall time and the folder
+    holding the model."""
+
+    seed: int
+    dev_score: float
+    test_accuracy: float
+    rounds: int
+    train_size: int
+    seconds: float
+    output_dir: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seed": self.seed, "dev_score": self.dev_score, "test_accuracy": self.test_accuracy,
+                "rounds": self.rounds, "train_size": self.train_size, "seconds": round(self.seconds, 1),
+                "output_dir": str(self.output_dir)}
+
+
+def add_finetune_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``finetune`` to the ``hf-ose`` subcommands."""
+    command = subparsers.add_parser(
+        "finetune", help="Fine-tune a student on a task: plainly, with distillation, with Agora, or both.",
+        description="Fine-tune MODEL on TASK (sst2, rte, a datasets id, or a folder with train/validation/test "
+                    ".tsv/.csv/.jsonl files) and write the model, its tokenizer and agora_report.json (with the "
+                    "test accuracy) to --out.",
+    )
+    command.add_argument("model", help="a local model folder: a bare encoder (a new head is added) or a classifier")
+    command.add_argument("--task", required=True, help="sst2, rte, a datasets id NAME[:CONFIG], or a task folder")
+    command.add_argument("--teacher", help="a sequence-classifier folder: the labeller and distillation source "
+                                           "(default with --agora/--distill: MODEL fine-tuned into OUT/teacher)")
+    command.add_argument("--agora", action="store_true", help="run Agora's loop (settings, dev mistakes, new points)")
+    command.add_argument("--distill", action="store_true", help="distil from the teacher's logits")
+    command.add_argument("--lora", action="store_true", help="train LoRA adapters (merged before the final save)")
+    command.add_argument("--seeds", type=int, default=1, help="runs with seeds 0..N-1; the best dev score is kept")
+    command.add_argument("--out", required=True, help="a new or empty output folder")
+    command.add_argument("--epochs", type=float, default=3.0, help="epochs per fine-tuning (default 3)")
+    command.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
+    command.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    command.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
+    command.add_argument("--settings", help="Agora's settings: a JSON list of TrainingArguments dicts, or a file "
+                                               "(default: --lr halved, as given and doubled)")
+    command.add_argument("--samples-per-mistake", type=int, default=4, help="new points per dev mistake (default 4)")
+    command.add_argument("--sampler", default="token-edits",
+                         help="token-edits, masked-lm or nearest-neighbours (default token-edits)")
+    command.add_argument("--rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
+    command.add_argument("--min-confidence", type=float, default=0.0,
+                         help="teacher confidence a generated point needs to be kept (default 0)")
+    command.add_argument("--train-rows", type=int, help="fine-tune on a random N-row subset of the train split")
+    return command
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    """Run ``hf-ose finetune``; errors propagate to the CLI's handler."""
+    options = FinetuneOptions(
+        agora=args.agora, distill=args.distill, lora=args.lora, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, max_length=args.max_length, settings=_settings(args.settings),
+        samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.rounds,
+        min_confidence=args.min_confidence,
+    )
+    if args.seeds < 1:
+        raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
+    for option, value in (("--settings", args.settings), ("--rounds", args.rounds)):
+        if value is not None and not options.agora:
+            raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
+    if args.teacher and not options.needs_teacher:
+        raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
+                         "drop --teacher for a plain fine-tuning.")
+    from ..tasks import load_task
+
+    out = _new_folder(Path(args.out))
+    task = load_task(args.task)
+    if args.train_rows is not None:
+        task = task.subsample(train=args.train_rows)
+    print(f"Task {task.describe()}")
+    check_model(args.model, task)
+    teacher = None
+    if options.needs_teacher:
+        teacher = _teacher(args.teacher, args.model, task, out / "teacher", options)
+    runs = []
+    for seed in range(args.seeds):
+        print(f"Seed {seed + 1}/{args.seeds}")
+        runs.append(train_student(args.model, task, out / f"seed-{seed}" if args.seeds > 1 else out, options, seed,
+                                  teacher))
+    best = max(runs, key=lambda run: run.dev_score)
+    report = json.loads((best.output_dir / REPORT).read_text())
+    if args.seeds > 1:
+        for item in best.output_dir.iterdir():
+            if item.is_file():
+                shutil.copy2(item, out / item.name)
+            elif item.name == _ADAPTER_FOLDER:
+                shutil.copytree(item, out / item.name)
+    report["seeds"] = seed_summary(runs, best)
+    atomic_write(out / REPORT, json.dumps(report, indent=2) + "\n")
+    print(format_runs(runs, best, task, options))
+    print(f"Wrote the seed-{best.seed} model, its tokenizer and {REPORT} to {out} "
+          "(loads with AutoModelForSequenceClassification.from_pretrained).")
+    return 0
+
+
+def train_student(model: str | Path, task: Task, output_dir: Path, options: FinetuneOptions, seed: int,
+                  teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller | None = None) -> SeedRun:
+    """Fine-tune ``model`` (a folder) on ``task`` under ``seed`` as ``options`` say, distilling from and
+    labelling with ``teacher`` where asked; save the (merged) model, tokenizer and report in ``output_dir``."""
+    from .trainer import AgoraTrainer
+
+    if options.needs_teacher and teacher is None:
+        raise AgoraError("--agora and --distill need a teacher: pass --teacher DIR, or let hf-ose fine-tune MODEL "
+                         "into OUT/teacher first.")
+    started = time.perf_counter()
+    set_seed(seed)
+    student, tokenizer = build_student(model, task, lora=options.lora)
+    trainer = AgoraTrainer(
+        model=student, args=options.arguments(output_dir, seed), train_dataset=task.train,
+        eval_dataset=task.validation, processing_class=tokenizer, compute_metrics=accuracy_metric,
+        labeller=_labeller(teacher, options) if teacher is not None else None, test_dataset=task.test,
+    )
+    trainer.train()
+    report = trainer.agora_report
+    best = next((entry for entry in report.rounds if entry.round == report.best_round), report.rounds[-1])
+    return SeedRun(seed, float(report.dev_score), float(report.test_accuracy), len(report.rounds),
+                   int(best.train_size), time.perf_counter() - started, Path(output_dir))
+
+
+def build_student(model: str | Path, task: Task, *, lora: bool = False
+                  ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """``model`` as a sequence classifier for ``task``: a bare encoder gets a new head (from the current torch
+    seed) with the task's labels; a classifier must have the task's number of classes. With ``lora``, a PEFT
+    LoRA model over every linear layer, the head trained in full."""
+    tokenizer = check_model(model, task)
+    student = AutoModelForSequenceClassification.from_pretrained(
+        model, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id)
+    if lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        student = get_peft_model(student, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16,
+                                                     lora_dropout=0.1, target_modules="all-linear"))
+    return student, tokenizer
+
+
+def check_model(model: str | Path, task: Task) -> PreTrainedTokenizerBase:
+    """``model``'s tokenizer, once its folder loads and a classifier's class count fits ``task``."""
+    try:
+        config = AutoConfig.from_pretrained(model)
+        tokenizer = AutoTokenizer.from_pretrained(model)
+    except (OSError, ValueError) as error:
+        raise AgoraError(f"Cannot load the model folder {model} ({error}): pass a folder with config.json, "
+                         "weights and a tokenizer.") from error
+    classifier = any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
+    if classifier and config.num_labels != task.num_labels:
+        raise AgoraError(f"{model} classifies {config.num_labels} classes but the task {task.name} has "
+                         f"{task.num_labels} ({', '.join(task.label_names)}): pass its bare encoder, or a "
+                         f"classifier with {task.num_labels} classes.")
+    return tokenizer
+
+
+def accuracy_metric(prediction: Any) -> dict[str, float]:
+    """``compute_metrics`` for ``Trainer``: the share of rows whose arg-max class is the label."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(prediction.label_ids)).mean())}
+
+
+def seed_summary(runs: list[SeedRun], best: SeedRun) -> dict[str, Any]:
+    """Every seed's dev and test figures, the test accuracy's mean and spread, and the seed kept."""
+    tests = [run.test_accuracy for run in runs]
+    return {"runs": [run.to_dict() for run in runs], "best_seed": best.seed,
+            "test_accuracy_mean": statistics.fmean(tests),
+            "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0}
+
+
+def format_runs(runs: list[SeedRun], best: SeedRun, task: Task, options: FinetuneOptions) -> str:
+    """The final table: one line per seed (the kept one marked ``*``), then mean and spread."""
+    mode = " + ".join(name for name, on in (("Agora", options.agora), ("distillation", options.distill),
+                                              ("LoRA", options.lora)) if on) or "plain fine-tuning"
+    header = f"{'':2}{'seed':>4}{'dev accuracy':>14}{'test accuracy':>15}{'rounds':>8}{'train rows':>12}{'seconds':>9}"
+    lines = [f"\n{task.name}, {mode}: test split {len(task.test)} rows (never used for selection)", header,
+             "-" * len(header)]
+    for run in runs:
+        lines.append(f"{'*' if run is best else '':2}{run.seed:>4}{run.dev_score:>14.4f}{run.test_accuracy:>15.4f}"
+                     f"{run.rounds:>8}{run.train_size:>12}{run.seconds:>9.0f}")
+    summary = seed_summary(runs, best)
+    lines.append(f"test accuracy over {len(runs)} seed(s): mean {summary['test_accuracy_mean']:.4f}, "
+                 f"std {summary['test_accuracy_std']:.4f}; * kept (best dev score)")
+    return "\n".join(lines)
+
+
+def load_teacher(folder: str | Path, task: Task) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A saved sequence classifier and its tokenizer, checked against the task's classes."""
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError) as error:
+        raise AgoraError(f"Cannot load the teacher {folder} ({error}): pass a folder with a sequence classifier "
+                         "and its tokenizer (e.g. OUT/teacher of an earlier run).") from error
+    if model.config.num_labels != task.num_labels:
+        raise AgoraError(f"The teacher {folder} has {model.config.num_labels} classes but the task {task.name} has "
+                         f"{task.num_labels}: pass a teacher fine-tuned on this task.")
+    return model.eval(), tokenizer
+
+
+def _teacher(path: str | None, parent: str, task: Task, folder: Path,
+             options: FinetuneOptions) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if path:
+        return load_teacher(path, task)
+    from .teacher import train_teacher
+
+    print(f"No --teacher: fine-tuning {parent} on {task.name} into {folder} first.")
+    # train_teacher takes no compute_metrics: its single run is ranked by the development loss
+    args = dataclasses.replace(options.arguments(folder, 0, distill=False, agora=False), metric_for_best_model=None,
+                               greater_is_better=None)
+    return train_teacher(parent, task, folder, args=args)
+
+
+def _labeller(teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller,
+              options: FinetuneOptions) -> Labeller:
+    from .labellers import as_labeller
+
+    if isinstance(teacher, Labeller):
+        return teacher
+    model, tokenizer = teacher
+    return as_labeller(model, tokenizer=tokenizer, max_length=options.max_length)
+
+
+def _settings(text: str | None) -> tuple[dict[str, Any], ...] | None:
+    """``--settings``: a JSON list of dicts, inline or in a file."""
+    if text is None:
+        return None
+    source = Path(text).read_text() if Path(text).is_file() else text
+    try:
+        settings = json.loads(source)
+    except json.JSONDecodeError as error:
+        raise AgoraError(f"--settings {text[:80]!r} is neither a JSON file nor JSON ({error.msg}): write e.g. "
+                         "'[{\"learning_rate\": 5e-5}, {\"learning_rate\": 1e-4}]'.") from error
+    if not isinstance(settings, list) or not settings or not all(isinstance(s, dict) for s in settings):
+        raise AgoraError(f"--settings must be a non-empty JSON list of dicts of TrainingArguments fields, not "
+                         f"{source[:80]!r}.")
+    return tuple(settings)
+
+
+def _new_folder(out: Path) -> Path:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AgoraError(f"--out {out} exists and is not an empty folder: choose a new or empty folder.")
+    return ensure_writable_folder(out)

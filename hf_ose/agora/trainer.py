@@ -1,0 +1,333 @@
+"""AgoraTrainer: :class:`transformers.Trainer`'s constructor and ``train()`` contract around Agora's loop."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+from transformers import PreTrainedTokenizerBase, Trainer
+from transformers.trainer_utils import TrainOutput
+
+from ..io import atomic_write, ensure_writable_folder
+from .arguments import AgoraArguments
+from .interfaces import AgoraError, Labeller, Point, Sampler
+from .lora import save_for_transformers
+from .report import AgoraReport, AgoraRound
+from .rows import LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split, text_columns
+from .runs import RunTrainer, predicted_labels
+
+__all__ = ["AgoraTrainer"]
+
+
+@dataclass
+class _Run:
+    """One setting's fine-tuning: its score, dev predictions, model and Trainer output."""
+
+    setting: dict[str, Any]
+    score: float
+    predicted: np.ndarray
+    model: nn.Module
+    output: TrainOutput
+    round: int
+
+
+class AgoraTrainer(Trainer):
+    """A drop-in :class:`~transformers.Trainer` running Agora (DESIGN section 6) in ``train()``.
+
+    Same constructor as ``Trainer`` plus ``labeller`` (a :class:`Labeller`, or what
+    :func:`hf_ose.agora.labellers.as_labeller` accepts: a ``*ForSequenceClassification`` teacher, a
+    ``pipeline``, a callable returning probabilities), ``sampler`` (a :class:`Sampler`; default
+    ``get_sampler(args.agora_sampler)``) and ``test_dataset``. The datasets hold raw text (``sentence``, or
+    ``sentence1`` and ``sentence2``, or ``args.agora_text_columns``) and ``label`` (integers, or names in the
+    model's ``label2id``); the trainer tokenizes them with ``processing_class``.
+
+    Each round fine-tunes every remaining setting from the same initial weights (a copy of ``model`` taken at
+    construction, or ``model_init``) under ``output_dir/agora/round-R/setting-I``, scores it on the development
+    set with ``metric_for_best_model`` (default ``eval_loss``, lower is better), takes the round's best model's
+    development mistakes (arg-max prediction != label), samples points near each, keeps those the labeller
+    labels with top probability >= ``agora_min_confidence`` (with that label) and appends them to the training
+    set, then drops the worst share of settings. Without a labeller no points are generated: the loop is then
+    successive halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
+    saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
+    ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in ``output_dir/adapter``.
+    The test set is read before the loop (checks: labels, no overlap with the development set) and after it
+    (:meth:`evaluate_test`), never during. Each round is logged (``self.log``) and written to
+    ``agora_report.json``; :attr:`agora_report` holds the :class:`AgoraReport`.
+    """
+
+    def __init__(self, *args: Any, labeller: Any = None, sampler: Sampler | None = None, test_dataset: Any = None,
+                 **kwargs: Any) -> None:
+        given = inspect.signature(Trainer.__init__).bind(None, *args, **kwargs).arguments
+        super().__init__(*args, **kwargs)
+        self.args: AgoraArguments = AgoraArguments.from_training_arguments(self.args)
+        if any(part is not None for part in given.get("optimizers", (None, None))):
+            raise AgoraError("AgoraTrainer fine-tunes a fresh copy of the model per setting, which a ready "
+                             "optimizer cannot follow: pass optimizer_cls_and_kwargs=(cls, kwargs) instead of "
+                             "optimizers=(...).")
+        if not isinstance(self.processing_class, PreTrainedTokenizerBase):
+            raise AgoraError("AgoraTrainer tokenizes raw text and samples new text: pass processing_class=tokenizer.")
+        if sampler is not None and not isinstance(sampler, Sampler):
+            raise AgoraError(f"sampler must be a hf_ose.agora.Sampler, got {type(sampler).__name__}; or leave it "
+                             "None and name one with AgoraArguments.agora_sampler.")
+        self.labeller = labeller
+        self.sampler = sampler
+        self.test_dataset = test_dataset
+        self.agora_report: AgoraReport | None = None
+        #: The final training set (original rows, then every kept point), after ``train()``.
+        self.agora_train_split: Split | None = None
+        self._user_callbacks = list(given.get("callbacks") or [])
+        self._initial_model = None if self.model_init is not None else copy.deepcopy(self.model)
+        self._space = LabelSpace.of(self.model.config)
+        self._columns: tuple[str, ...] | None = None
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
+              ignore_keys_for_eval: list[str] | None = None, **kwargs: Any) -> TrainOutput:
+        """Run the Agora loop; return the best run's ``TrainOutput`` with the loop's figures in ``metrics``."""
+        if resume_from_checkpoint or trial is not None or kwargs:
+            raise AgoraError("AgoraTrainer.train() takes no resume_from_checkpoint, trial or other options: each "
+                             "setting's run writes its own checkpoints under output_dir/agora; rerun train().")
+        start = time.time()
+        ensure_writable_folder(self.args.output_dir)
+        train, dev = self._read_splits()
+        labeller = self._checked_labeller(train.points[:1])
+        metric, greater = self._metric()
+        report = AgoraReport(metric=metric, greater_is_better=greater)
+        if labeller is None:
+            report.notes.append("no labeller given: no points generated; the loop is successive halving over "
+                                "the settings")
+        dev_set = encode(self.processing_class, dev, self.args.agora_max_length)
+        teacher = _log(self._probabilities(labeller, train.points)) if labeller and self.args.distill else None
+        settings, best = self.args.settings(), None
+        for index in itertools.count():
+            train_set = encode(self.processing_class, train, self.args.agora_max_length, teacher)
+            runs = [self._fine_tune(setting, index, i, train_set, dev_set) for i, setting in enumerate(settings)]
+            ranked = sorted(range(len(runs)), key=lambda i: (self._rank(runs[i].score), i))
+            top = runs[ranked[0]]
+            mistakes = [k for k, (p, y) in enumerate(zip(top.predicted, dev.labels)) if p != y]
+            share = self.args.agora_drop_share
+            dropped = 0 if share == 0 else min(len(runs), max(1, math.floor(share * len(runs))))
+            survivors = sorted(ranked[:len(runs) - dropped])
+            last = not survivors or (self.args.agora_max_rounds is not None and index + 1 >= self.args.agora_max_rounds)
+            entry = AgoraRound(round=index, settings=[{"setting": runs[i].setting, "score": runs[i].score}
+                                                     for i in ranked],
+                               best_setting=top.setting, train_size=len(train), mistakes=len(mistakes),
+                               mistake_indices=mistakes, dropped=[runs[i].setting for i in ranked[len(survivors):]])
+            if last:
+                entry.notes.append("last round: no points generated (no later round would train on them)")
+            elif labeller is not None and not mistakes:
+                entry.notes.append("no development mistakes: nothing to sample near")
+            elif labeller is not None:
+                points, probabilities = self._augment(index, mistakes, dev, labeller, entry)
+                train = train.extended(points, probabilities.argmax(axis=1))
+                if teacher is not None:
+                    teacher = np.concatenate([teacher, _log(probabilities)])
+            if best is None or not self._rank(top.score) > self._rank(best.score):
+                best = top  # ties go to the later round, which trained on more points
+            report.rounds.append(entry)
+            self._record_round(report, entry)
+            if last:
+                break
+            settings = [runs[i].setting for i in survivors]
+        self.agora_train_split = train
+        return self._finish(report, best, start)
+
+    def _fine_tune(self, setting: dict[str, Any], round_index: int, index: int, train_set: Any, dev_set: Any) -> _Run:
+        """Fine-tune the initial model under ``setting``; score it and predict the development set."""
+        folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}" / f"setting-{index}"
+        trainer = self._run_trainer(self._initial_copy(), self.args.for_run(setting, str(folder)), train_set, dev_set)
+        output = trainer.train()
+        prediction = trainer.predict(dev_set, metric_key_prefix="eval")
+        trainer.log(dict(prediction.metrics))
+        metric, _ = self._metric()
+        if metric not in prediction.metrics:
+            raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only "
+                             f"{sorted(prediction.metrics)}: return it from compute_metrics, or choose one of these.")
+        return _Run(setting, float(prediction.metrics[metric]), predicted_labels(prediction.predictions),
+                    trainer.model, output, round_index)
+
+    def _run_trainer(self, model: nn.Module | None, args: AgoraArguments, train_set: Any = None,
+                     dev_set: Any = None) -> RunTrainer:
+        distill = (self.args.distill_alpha, self.args.distill_temperature) if self.args.distill else None
+        return RunTrainer(model=model, args=args, data_collator=self.data_collator, train_dataset=train_set,
+                          eval_dataset=dev_set, processing_class=self.processing_class,
+                          model_init=self.model_init if model is None else None,
+                          compute_loss_func=self.compute_loss_func, compute_metrics=self.compute_metrics,
+                          callbacks=self._user_callbacks, optimizer_cls_and_kwargs=self.optimizer_cls_and_kwargs,
+                          preprocess_logits_for_metrics=self.preprocess_logits_for_metrics, distill=distill)
+
+    def _initial_copy(self) -> nn.Module | None:
+        """A fresh copy of the initial model (None with ``model_init``, which the run calls itself)."""
+        return None if self._initial_model is None else copy.deepcopy(self._initial_model)
+
+    def _augment(self, round_index: int, mistakes: list[int], dev: Split, labeller: Labeller,
+                 entry: AgoraRound) -> tuple[list[Point], np.ndarray]:
+        """Points sampled near the mistakes and kept by the labeller's confidence, with their probabilities;
+        counts and notes go to ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
+        sampler = self.sampler or self._default_sampler()
+        sources = [dev.points[k] for k in mistakes]
+        proposals = sampler.sample(sources, self.args.agora_samples_per_mistake, tokenizer=self.processing_class,
+                                   max_length=self.args.agora_max_length, seed=self.args.seed + round_index)
+        if len(proposals) != len(sources):
+            raise AgoraError(f"Sampler {type(sampler).__name__} returned {len(proposals)} lists for {len(sources)} "
+                             "points: it must return one list (possibly empty) per point.")
+        origin = [(k, point) for k, points in zip(mistakes, proposals) for point in points]
+        entry.generated = len(origin)
+        none = np.zeros((0, self._space.num_labels))
+        if not origin:
+            entry.notes.append(f"sampler {type(sampler).__name__} returned nothing for the {len(sources)} mistakes: "
+                               "the training set is unchanged")
+            return [], none
+        probabilities = self._probabilities(labeller, [point for _, point in origin])
+        keep = probabilities.max(axis=1) >= self.args.agora_min_confidence
+        entry.kept = int(keep.sum())
+        if entry.kept == 0:
+            entry.notes.append(f"no generated point reached agora_min_confidence={self.args.agora_min_confidence}")
+        self._write_points(round_index, origin, probabilities, keep)
+        return [point for (_, point), k in zip(origin, keep) if k], probabilities[keep]
+
+    def _finish(self, report: AgoraReport, best: _Run, start: float) -> TrainOutput:
+        """Keep, save and (on a test set) score the best model; complete and save the report."""
+        self.model = self.model_wrapped = best.model
+        report.best_setting, report.best_round, report.dev_score = best.setting, best.round, best.score
+        self.log({"agora_dev_score": best.score, "agora_best_round": best.round})
+        if self.is_world_process_zero():
+            save_for_transformers(best.model, self.processing_class, self.args.output_dir)
+        self.accelerator.wait_for_everyone()
+        if self.test_dataset is not None:
+            report.test_accuracy = self.evaluate_test()
+            self.log({"test_accuracy": report.test_accuracy})
+        if self.is_world_process_zero():
+            report.save(self.args.output_dir)
+        self.agora_report = report
+        metrics = {**best.output.metrics, "train_runtime": time.time() - start, "agora_rounds": len(report.rounds),
+                   "agora_dev_score": best.score}
+        if report.test_accuracy is not None:
+            metrics["test_accuracy"] = report.test_accuracy
+        return TrainOutput(best.output.global_step, best.output.training_loss, metrics)
+
+    def evaluate_test(self, test_dataset: Any = None) -> float:
+        """Accuracy of ``self.model`` on ``test_dataset`` (default: the constructor's): the loop's one explicit
+        read of the test set, done by ``train()`` after the loop."""
+        data = test_dataset if test_dataset is not None else self.test_dataset
+        if data is None:
+            raise AgoraError("No test set: pass test_dataset= to AgoraTrainer or to evaluate_test().")
+        test = read_split(data, self._text_columns(data, "test set"), self._space, "test set")
+        encoded = encode(self.processing_class, test, self.args.agora_max_length)
+        folder = Path(self.args.output_dir) / "agora" / "test"
+        trainer = self._run_trainer(self.model, self.args.for_run({}, str(folder)))
+        predicted = predicted_labels(trainer.predict(encoded, metric_key_prefix="test").predictions)
+        return float(np.mean(predicted == np.asarray(test.labels)))
+
+    # ---- inputs ----------------------------------------------------------------------------------------------
+
+    def _read_splits(self) -> tuple[Split, Split]:
+        """The training and development splits, checked; the test set checked too (labels, overlap)."""
+        if self.train_dataset is None:
+            raise AgoraError("No training set: pass train_dataset= (raw text columns and 'label').")
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
+            raise AgoraError("Agora scores settings and finds mistakes on one development set: pass "
+                             "eval_dataset= a single dataset with raw text columns and 'label'.")
+        self._columns = text_columns(self.train_dataset, self.args.agora_text_columns, "training set")
+        train = read_split(self.train_dataset, self._columns, self._space, "training set")
+        dev_name = "development set (eval_dataset)"
+        dev = read_split(self.eval_dataset, self._text_columns(self.eval_dataset, dev_name), self._space, dev_name)
+        check_label_sets(train, dev)
+        if self.test_dataset is not None:
+            test = read_split(self.test_dataset, self._text_columns(self.test_dataset, "test set"), self._space,
+                              "test set")
+            check_label_sets(train, test)
+            check_no_overlap(dev, test)
+        return train, dev
+
+    def _text_columns(self, data: Any, name: str) -> tuple[str, ...]:
+        return text_columns(data, self._columns or self.args.agora_text_columns, name)
+
+    def _checked_labeller(self, probe: list[Point]) -> Labeller | None:
+        """The labeller as a :class:`Labeller`, its label space checked against the student's after labelling
+        ``probe`` (a callable labeller learns its width from its first answer)."""
+        if self.labeller is None:
+            if self.args.distill:
+                raise AgoraError("distill=True trains on a labeller's soft targets: pass labeller= (a teacher "
+                                 "model, a pipeline or a callable), or set distill=False.")
+            return None
+        labeller = self.labeller
+        if not isinstance(labeller, Labeller):
+            from .labellers import as_labeller
+
+            labeller = as_labeller(labeller, tokenizer=self.processing_class, max_length=self.args.agora_max_length)
+        width = np.asarray(labeller.probabilities(probe)).shape[-1]
+        space = self._space
+        if width != space.num_labels or labeller.num_labels != space.num_labels:
+            raise AgoraError(f"The labeller gives {width} classes but the student has num_labels="
+                             f"{space.num_labels}: use a labeller for the same task, or give the student that "
+                             "many labels.")
+        names = labeller.label_names
+        if names and space.names and [n.lower() for n in names] != [n.lower() for n in space.names]:
+            raise AgoraError(f"The labeller's classes {list(names)} differ from the student's id2label "
+                             f"{list(space.names)}: order the student's labels as the labeller's.")
+        return labeller
+
+    def _probabilities(self, labeller: Labeller, points: list[Point]) -> np.ndarray:
+        probabilities = np.asarray(labeller.probabilities(points), dtype=np.float64)
+        expected = (len(points), self._space.num_labels)
+        if probabilities.shape != expected or not np.all(np.isfinite(probabilities)) \
+                or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
+            raise AgoraError(f"The labeller returned an array of shape {probabilities.shape} for {len(points)} "
+                             f"points; expected probabilities of shape {expected} with rows summing to 1.")
+        return probabilities
+
+    def _default_sampler(self) -> Sampler:
+        from .samplers import get_sampler
+
+        self.sampler = get_sampler(self.args.agora_sampler)
+        return self.sampler
+
+    # ---- ranking and records ---------------------------------------------------------------------------------
+
+    def _metric(self) -> tuple[str, bool]:
+        """The development metric's key (``eval_...``) and whether greater is better, as Trainer reads them."""
+        name = self.args.metric_for_best_model or "loss"
+        greater = self.args.greater_is_better
+        if greater is None:
+            greater = name not in ("loss", "eval_loss")
+        return (name if name.startswith("eval_") else f"eval_{name}"), bool(greater)
+
+    def _rank(self, score: float) -> float:
+        """Sort key, best first; a NaN score ranks last."""
+        if not math.isfinite(score):
+            return math.inf
+        return -score if self._metric()[1] else score
+
+    def _record_round(self, report: AgoraReport, entry: AgoraRound) -> None:
+        self.log({"agora_round": entry.round, "agora_mistakes": entry.mistakes, "agora_generated": entry.generated,
+                  "agora_kept": entry.kept, "agora_train_size": entry.train_size,
+                  "agora_best_score": entry.best_score, "agora_settings": len(entry.settings)})
+        if self.is_world_process_zero():
+            report.save(self.args.output_dir)
+
+    def _write_points(self, round_index: int, origin: list[tuple[int, Point]], probabilities: np.ndarray,
+                      keep: np.ndarray) -> None:
+        """Every generated point of a round, with its source mistake, label, confidence and fate, as JSON lines."""
+        if not self.is_world_process_zero():
+            return
+        folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"source": k, "point": point, "label": int(p.argmax()), "confidence": float(p.max()),
+                             "kept": bool(kept)}) for (k, point), p, kept in zip(origin, probabilities, keep)]
+        atomic_write(folder / "points.jsonl", "".join(line + "\n" for line in lines))
+
+
+def _log(probabilities: np.ndarray) -> np.ndarray:
+    """Log-probabilities (floored at 1e-12): soft targets for the distillation loss."""
+    return np.log(np.clip(probabilities, 1e-12, 1.0))

@@ -1,0 +1,67 @@
+"""``hf-ose compress``: the command-line face of :func:`hf_ose.compress.pipeline.compress`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..budgets import Budget
+from .settings import DEFAULT_MIN_SPEEDUP, INT8_RUNTIMES, CompressSettings
+
+
+def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``compress`` to the ``hf-ose`` subcommands."""
+    command = subparsers.add_parser(
+        "compress", help="Parent + task -> a smaller, faster, checked model with its int8 artifact and card.",
+        description="Fine-tune a teacher, search the parent's space, pick a point, inherit and distil it, fine-tune "
+                    "it with AgoraTrainer, export it at int8, check it, benchmark it against the parent and write "
+                    "its model card. Re-running resumes: finished stages are reused.",
+    )
+    command.add_argument("parent", help="the parent: a local model folder (or a Hub id)")
+    command.add_argument("--task", required=True, help="sst2, rte, a datasets id, or a folder of train/validation/test files")
+    command.add_argument("--out", required=True, help="output folder (new, empty, or this run's earlier output)")
+    command.add_argument("--teacher", help="a fine-tuned classifier folder to use instead of training one")
+    command.add_argument("--runtime", choices=INT8_RUNTIMES,
+                         help="int8 runtime of the artifact (default: the fastest measured on this CPU)")
+    budget = command.add_argument_group("budget (default: --min-speedup %g)" % DEFAULT_MIN_SPEEDUP)
+    budget.add_argument("--min-speedup", type=float, help="at least this many times faster than the parent")
+    budget.add_argument("--max-latency-ms", type=float, help="latency at most this (PyTorch, batch 1, sequence 128)")
+    budget.add_argument("--max-params", type=float, help="at most this many parameters")
+    budget.add_argument("--max-error-increase", type=float, help="error at most the parent's plus this")
+    command.add_argument("--epsilon", type=float, default=0.1, help="the search's approximation factor (default 0.1)")
+    command.add_argument("--train-rows", type=int, default=8000,
+                         help="training rows every fine-tune reads (default 8000; 0 for all)")
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    command.add_argument("--push-to", metavar="REPO", help="push the model folder to this Hub repository")
+    command.add_argument("--overwrite", action="store_true", help="discard another run's stages in --out")
+    command.add_argument("--quiet", action="store_true", help="no progress bars")
+    return command
+
+
+def settings_from(args: argparse.Namespace) -> CompressSettings:
+    """The run's settings from the parsed options."""
+    limits = {name: getattr(args, name) for name in ("min_speedup", "max_latency_ms", "max_params",
+                                                     "max_error_increase") if getattr(args, name) is not None}
+    extra: dict[str, Any] = {"budget": Budget(**limits)} if limits else {}
+    return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
+                            epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
+                            threads=args.threads, **extra)
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    """Run ``hf-ose compress``; errors propagate to the CLI's handler."""
+    from .pipeline import compress
+    from .summary import format_summary
+
+    settings = settings_from(args)  # malformed options are refused here, before any work
+    result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    print(format_summary(result.summary()))
+    print(f"\nThe model, its int8 artifacts, reports and card: {result.folder}")
+    if args.push_to:
+        from ..publish.hub import push_to_hub
+
+        for pushed in push_to_hub(result.folder, args.push_to):
+            print(f"Pushed to {pushed.repo_id}@{pushed.revision}: {len(pushed.uploaded)} files uploaded, "
+                  f"{len(pushed.unchanged)} already there.")
+    return 0

@@ -1,0 +1,109 @@
+"""Compress's delivery stages: the int8 artifacts, their test-set check against the student, and the side-by-side
+latency of parent, student and artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from ..errors import HfOseError
+from ..export import export
+from ..export.backend import get_export_backend
+from ..export.bench import bench
+from ..export.core import input_names
+from ..export.errors import ExportError
+from ..tasks import Task
+from .settings import INT8_RUNTIMES, CompressSettings
+
+#: The export backend behind each int8 runtime compress offers.
+BACKENDS: dict[str, str] = {"onnxruntime-int8": "onnx", "openvino-int8": "openvino"}
+#: Latency is measured as the issue and the card state it: batch 1, sequence 128.
+BATCH_SIZE, SEQ_LEN = 1, 128
+
+
+def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
+    """The student exported at int8 to every runtime asked for (default: each of :data:`INT8_RUNTIMES`
+    installed), calibrated on development text; each kept only within its parity tolerance."""
+    runtimes = [settings.runtime] if settings.runtime else [name for name in INT8_RUNTIMES if _installed(name)]
+    if not runtimes:
+        raise ExportError("No int8 runtime is installed: pip install 'hf-ose[onnx]' or 'hf-ose[openvino]'.")
+    calibration = list(task.validation[task.text_columns[0]][:200])
+    artifacts = {}
+    for runtime in runtimes:
+        report = export(model_dir, folder / BACKENDS[runtime], backend=BACKENDS[runtime], precision="int8",
+                        calibration=calibration)
+        artifacts[runtime] = {"folder": f"{folder.name}/{BACKENDS[runtime]}", "files": [p.name for p in report.files],
+                              "parity": report.parity.to_dict()}
+    return {"artifacts": artifacts}
+
+
+def _installed(runtime: str) -> bool:
+    try:
+        get_export_backend(BACKENDS[runtime])
+    except HfOseError:
+        return False
+    return True
+
+
+def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, model_dir: Path,
+                   artifacts: dict[str, Path], threads: int | None = None) -> dict[str, Any]:
+    """Test accuracy of the teacher and the student in PyTorch and of each artifact, and each artifact's
+    agreement with the student's predictions, on every test row."""
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    labels = np.asarray(task.test["label"])
+    teacher = predictions(_pytorch(teacher_dir), tokenizer, task, _names(teacher_dir, tokenizer), settings.max_length)
+    names = _names(model_dir, tokenizer)
+    student = predictions(_pytorch(model_dir), tokenizer, task, names, settings.max_length)
+    results: dict[str, Any] = {"rows": len(labels), "teacher_accuracy": float(np.mean(teacher == labels)),
+                               "student_accuracy": float(np.mean(student == labels))}
+    for runtime, folder in artifacts.items():
+        session = get_export_backend(BACKENDS[runtime]).session(folder, "int8", threads=threads)
+        predicted = predictions(session, tokenizer, task, names, settings.max_length)
+        results[runtime] = {"accuracy": float(np.mean(predicted == labels)),
+                            "agreement": float(np.mean(predicted == student))}
+    return results
+
+
+def _pytorch(folder: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """A saved classifier as a function of numpy inputs to numpy logits (eval mode, no gradients)."""
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.float().numpy()
+    return run
+
+
+def _names(folder: Path, tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    return input_names(AutoModelForSequenceClassification.from_pretrained(folder), tokenizer)
+
+
+def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: PreTrainedTokenizerBase,
+                task: Task, names: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
+    """The arg-max class ``run`` gives every test row (sentence pairs encoded as pairs)."""
+    columns = [list(task.test[column]) for column in task.text_columns]
+    chosen = []
+    for start in range(0, len(columns[0]), batch_size):
+        batch = tokenizer(*[column[start:start + batch_size] for column in columns], padding=True, truncation=True,
+                          max_length=max_length, return_tensors="np")
+        chosen.append(np.asarray(run({name: batch[name].astype(np.int64) for name in names})).argmax(-1))
+    return np.concatenate(chosen)
+
+
+def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
+                artifacts: dict[str, Path]) -> dict[str, Any]:
+    """Parent (the teacher: the parent's shape with the task head), student and artifacts timed side by side in
+    one run (PyTorch fp32 first; batch 1, sequence 128); the runtime to ship is the fastest artifact."""
+    result = bench([teacher_dir, model_dir, *artifacts.values()], threads=settings.threads,
+                   batch_size=BATCH_SIZE, seq_len=SEQ_LEN, rounds=7, repeats=5)
+    parent_ms, student_ms = result.rows[0].median_ms, result.rows[1].median_ms
+    measured = {runtime: row.median_ms for runtime, row in zip(artifacts, result.rows[2:])}
+    shipped = min(measured, key=measured.get) if measured else None
+    return {"cpu": result.cpu, "threads": result.threads, "batch_size": BATCH_SIZE, "seq_len": SEQ_LEN,
+            "parent_ms": parent_ms, "student_ms": student_ms, "student_speedup": parent_ms / student_ms,
+            "artifact_ms": measured, "artifact_speedup": {k: parent_ms / v for k, v in measured.items()},
+            "runtime": shipped, "table": result.table()}

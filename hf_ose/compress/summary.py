@@ -1,0 +1,27 @@
+"""The table ``hf-ose compress`` ends with: size, latency per runtime, accuracy and agreement, against the
+parent and the teacher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """``summary`` (``compress_report.json``'s) as a terminal table."""
+    parent_ms = summary["parent_ms"]
+    teacher = summary["teacher_accuracy"]
+    lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
+             f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}",
+             f"{'model':<34}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}{'agreement':>11}",
+             f"{'parent / teacher (PyTorch fp32)':<34}{parent_ms:>11.2f}{1.0:>10.2f}x{teacher:>10.2%}{1.0:>12.1%}{'':>11}",
+             f"{'student ' + summary['architecture'] + ' (PyTorch fp32)':<34}{summary['student_ms']:>11.2f}"
+             f"{summary['student_speedup']:>10.2f}x{summary['student_accuracy']:>10.2%}"
+             f"{summary['student_accuracy'] / teacher:>12.1%}{'':>11}"]
+    for runtime, ms in summary["artifact_ms"].items():
+        accuracy = summary["artifact_accuracy"][runtime]
+        marker = " *" if runtime == summary["runtime"] else ""
+        lines.append(f"{'student ' + runtime + marker:<34}{ms:>11.2f}{parent_ms / ms:>10.2f}x{accuracy:>10.2%}"
+                     f"{accuracy / teacher:>12.1%}{summary['artifact_agreement'][runtime]:>11.2%}")
+    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. * the runtime shipped (the fastest); "
+                 "agreement: the artifact's test predictions equal to the student's in PyTorch.")
+    return "\n".join(lines)
