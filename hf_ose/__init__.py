@@ -45,16 +45,22 @@ _LAZY: dict[str, str] = {
     "push_to_hub": "publish",
     "CardInputs": "publish",
     "write_card": "publish",
+    "compress": "compression",
+    "CompressSettings": "compression",
+    "Task": "tasks",
+    "load_task": "tasks",
 }
 
 if TYPE_CHECKING:
     from .agora import AgoraArguments, AgoraReport, AgoraTrainer
+    from .compression import CompressSettings, compress
     from .data import load_labelled, load_texts
     from .distillation import DistillationLoss, DistillationTrainer
     from .finetune import fine_tune_classifier
     from .publish import CardInputs, push_to_hub, write_card
     from .inheritance import extract_model, save_student
     from .surrogates import DistillationSurrogate, DistillationSurrogateSettings, TaskSurrogate, TaskSurrogateSettings
+    from .tasks import Task, load_task
 
 
 def __getattr__(name: str) -> Any:

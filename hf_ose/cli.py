@@ -14,6 +14,7 @@ import torch
 from . import __version__
 from .adapters import get_adapter
 from .agora.command import add_finetune_command, run_finetune
+from .compression.command import add_compress_command, run_compress
 from .budgets import Budget, BudgetError
 from .data import load_texts
 from .errors import HfOseError
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_command(commands)
     add_finetune_command(commands)
     add_push_command(commands)
+    add_compress_command(commands)
     return parser
 
 
@@ -99,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.simplefilter("default", UserWarning)
     try:
         commands = {"extract": _extract, "inherit": _inherit, "export": run_export, "finetune": run_finetune,
-                    "push": run_push, "bench": run_bench}
+                    "push": run_push, "bench": run_bench, "compress": run_compress}
         return commands[args.command](args)
     except (HfOseError, ValueError) as error:
         print(f"hf-ose: error: {error}", file=sys.stderr)

@@ -194,8 +194,9 @@ def _static_exclusions(graph_file: Path) -> list[str]:
 
 def _quantize_static(source: Path, target: Path, batches: list[dict[str, np.ndarray]]) -> Path:
     """Static QDQ int8 of the unfused graph ``source``: per-channel int8 weights, uint8 activations with MinMax
-    ranges from ``batches``, for the MatMuls :func:`_static_exclusions` leaves. ``quant_pre_process`` first folds constants and infers the shapes the quantizer needs
-    (ONNX's own inference: the symbolic one gives up on some BERT graphs)."""
+    ranges from ``batches``, for the MatMuls :func:`_static_exclusions` leaves. ``quant_pre_process`` first folds
+    constants and infers the shapes the quantizer needs (ONNX's own inference: the symbolic one gives up on some
+    BERT graphs)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 

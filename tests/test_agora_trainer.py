@@ -73,7 +73,8 @@ class ArmDuringLoop(TrainerCallback):
             self.guard.armed = False
 
 
-def _run(folder: Path, tokenizer, **options: Any) -> tuple[AgoraTrainer, RecordingSampler, GuardedRows, ArmDuringLoop]:
+def _run(folder: Path, tokenizer, resume: bool = False,
+         **options: Any) -> tuple[AgoraTrainer, RecordingSampler, GuardedRows, ArmDuringLoop]:
     guard = GuardedRows(sst2_rows("test", 40))
     callback = ArmDuringLoop(guard)
     sampler = RecordingSampler()
@@ -82,7 +83,7 @@ def _run(folder: Path, tokenizer, **options: Any) -> tuple[AgoraTrainer, Recordi
                            train_dataset=sst2_rows("train", 64), eval_dataset=sst2_rows("validation", 40),
                            processing_class=tokenizer, callbacks=[callback], labeller=HashLabeller(),
                            sampler=sampler, test_dataset=guard)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume or None)
     return trainer, sampler, guard, callback
 
 
@@ -185,6 +186,27 @@ def test_same_seed_gives_the_same_points_and_report(run, tmp_path, tokenizer) ->
     for entry in again.agora_report.rounds[:2]:
         name = Path("agora") / f"round-{entry.round}" / "points.jsonl"
         assert (tmp_path / name).read_text() == (Path(run[0].args.output_dir) / name).read_text()
+
+
+def test_resuming_reuses_finished_runs_and_retrains_only_the_interrupted_one(tmp_path, tokenizer,
+                                                                          monkeypatch) -> None:
+    first = _run(tmp_path, tokenizer, agora_settings=SETTINGS[:2])[0]
+    interrupted = tmp_path / "agora" / "round-1" / "setting-0"
+    (interrupted / "run.json").unlink()  # as if killed before its run finished
+    trained = []
+    original = RunTrainer.train
+
+    def counting(self, *args, **kwargs):
+        trained.append(Path(self.args.output_dir))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunTrainer, "train", counting)
+    again = _run(tmp_path, tokenizer, resume=True, agora_settings=SETTINGS[:2])[0]
+    assert trained == [interrupted]
+    assert again.agora_report.to_dict() == first.agora_report.to_dict()
+    trained.clear()
+    _run(tmp_path, tokenizer, resume=True, agora_settings=SETTINGS[1:])  # another setting: nothing to reuse
+    assert len(trained) == 3
 
 
 def test_without_a_labeller_the_loop_is_successive_halving(tmp_path, tokenizer) -> None:

@@ -108,7 +108,8 @@ def test_the_cli_prints_ratios_against_the_first_and_writes_every_field(model_di
     printed = capsys.readouterr().out
     assert f"{model_dir.name} pytorch fp32" in printed and f"Wrote {out}" in printed
     written = json.loads(out.read_text())
-    assert set(written) == {"cpu", "threads", "batch_size", "seq_len", "warmup", "rounds", "repeats", "versions", "rows"}
+    assert set(written) == {"cpu", "threads", "batch_size", "seq_len", "warmup", "rounds", "repeats", "versions",
+                            "rows"}
     assert (written["threads"], written["batch_size"], written["seq_len"], written["warmup"], written["rounds"],
             written["repeats"]) == (1, 2, 16, 0, 2, 2)
     assert [row["label"] for row in written["rows"]] == [f"{model_dir.name} pytorch fp32",
@@ -134,6 +135,8 @@ def test_paths_that_are_neither_models_nor_artifacts_are_refused(tmp_path, capsy
         bench([])
     assert main(["bench", str(tmp_path / "missing")]) == 2
     assert "missing does not exist" in capsys.readouterr().err
+    assert main(["bench", str(tmp_path), "--json", str(tmp_path / "no" / "bench.json")]) == 2
+    assert "its folder does not exist" in capsys.readouterr().err
 
 
 def test_bad_settings_are_refused_before_anything_is_loaded(artifacts_dir):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hf_ose.compress.ledger import LEDGER_NAME, StageLedger, StageLedgerError
+from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 
 IDENTITY = {"parent": "minilm", "task": "sst2"}
 

@@ -22,7 +22,8 @@ __all__ = ["train_teacher"]
 
 def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path, output_dir: str | Path, *,
                   args: AgoraArguments | TrainingArguments | None = None,
-                  tokenizer: PreTrainedTokenizerBase | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+                  tokenizer: PreTrainedTokenizerBase | None = None,
+                  resume: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Fine-tune ``parent`` on ``task``'s train split and save it in ``output_dir``; return it and its tokenizer.
 
     ``parent`` is a model folder or a model: a bare encoder (or a classifier with another class count) gets a
@@ -50,7 +51,7 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
         model = _classifier(parent, task, tokenizer)
     trainer = AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
                            processing_class=tokenizer, test_dataset=task.test)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume or None)
     return trainer.model, tokenizer
 
 

@@ -22,6 +22,7 @@ from .arguments import AgoraArguments
 from .interfaces import AgoraError, Labeller, Point, Sampler
 from .lora import save_for_transformers
 from .report import AgoraReport, AgoraRound
+from .resume import FinishedRun, last_checkpoint, load_run, run_key, save_run
 from .rows import LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split, text_columns
 from .runs import RunTrainer, predicted_labels
 
@@ -94,9 +95,11 @@ class AgoraTrainer(Trainer):
     def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None,
               ignore_keys_for_eval: list[str] | None = None, **kwargs: Any) -> TrainOutput:
         """Run the Agora loop; return the best run's ``TrainOutput`` with the loop's figures in ``metrics``."""
-        if resume_from_checkpoint or trial is not None or kwargs:
-            raise AgoraError("AgoraTrainer.train() takes no resume_from_checkpoint, trial or other options: each "
-                             "setting's run writes its own checkpoints under output_dir/agora; rerun train().")
+        if resume_from_checkpoint not in (None, False, True) or trial is not None or kwargs:
+            raise AgoraError("AgoraTrainer.train() takes resume_from_checkpoint=True (reuse the finished setting runs "
+                             "under output_dir/agora and resume the interrupted one from its last checkpoint), "
+                             "and no checkpoint path, trial or other options.")
+        self._resume = bool(resume_from_checkpoint)
         start = time.time()
         ensure_writable_folder(self.args.output_dir)
         train, dev = self._read_splits()
@@ -143,18 +146,28 @@ class AgoraTrainer(Trainer):
         return self._finish(report, best, start)
 
     def _fine_tune(self, setting: dict[str, Any], round_index: int, index: int, train_set: Any, dev_set: Any) -> _Run:
-        """Fine-tune the initial model under ``setting``; score it and predict the development set."""
+        """Fine-tune the initial model under ``setting``; score it and predict the development set. Resuming,
+        a run recorded for the same setting and rows is reused and an interrupted one resumes from its last
+        checkpoint (:mod:`hf_ose.agora.resume`)."""
         folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}" / f"setting-{index}"
+        key = run_key(setting, train_set)
+        if self._resume:
+            model = self._initial_copy() if self._initial_model is not None else self.call_model_init()
+            finished = load_run(folder, key, model)
+            if finished is not None:
+                return _Run(setting, finished.score, finished.predicted, model, finished.output, round_index)
         trainer = self._run_trainer(self._initial_copy(), self.args.for_run(setting, str(folder)), train_set, dev_set)
-        output = trainer.train()
+        output = trainer.train(resume_from_checkpoint=last_checkpoint(folder) if self._resume else None)
         prediction = trainer.predict(dev_set, metric_key_prefix="eval")
         trainer.log(dict(prediction.metrics))
         metric, _ = self._metric()
         if metric not in prediction.metrics:
             raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only "
                              f"{sorted(prediction.metrics)}: return it from compute_metrics, or choose one of these.")
-        return _Run(setting, float(prediction.metrics[metric]), predicted_labels(prediction.predictions),
-                    trainer.model, output, round_index)
+        run = FinishedRun(float(prediction.metrics[metric]), predicted_labels(prediction.predictions), output)
+        if self.is_world_process_zero():
+            save_run(folder, key, run, trainer.model)
+        return _Run(setting, run.score, run.predicted, trainer.model, output, round_index)
 
     def _run_trainer(self, model: nn.Module | None, args: AgoraArguments, train_set: Any = None,
                      dev_set: Any = None) -> RunTrainer:

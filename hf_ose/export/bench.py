@@ -36,7 +36,8 @@ ARTIFACT_FILES: dict[str, tuple[str, str]] = {
     "openvino_model_qint8_quantized.xml": ("openvino", "int8"),
 }
 #: Files that make a folder a PyTorch model (with config.json).
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 #: Packages whose versions are recorded with a result.
 _PACKAGES = ("torch", "transformers", "onnxruntime", "openvino", "nncf")
 #: Token ids are drawn below this when a folder's config.json names no vocabulary size.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .bench import bench
+from .bench import BenchError, bench
 
 
 def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -30,6 +31,8 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``hf-ose bench``; errors propagate to the CLI's handler."""
+    if args.json and not Path(args.json).resolve().parent.is_dir():  # checked before minutes of timing
+        raise BenchError(f"--json {args.json}: its folder does not exist; create it or choose another path.")
     result = bench(args.paths, threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len,
                    warmup=args.warmup, rounds=args.rounds, repeats=args.repeats)
     print(result.table())

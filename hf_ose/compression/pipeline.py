@@ -1,6 +1,6 @@
 """``compress``: a parent and a task to a smaller, faster, checked, documented (and optionally pushed) model.
 
-Stages, each recorded in ``OUT/stages.json`` (:mod:`hf_ose.compress.ledger`): ``teacher`` (the parent
+Stages, each recorded in ``OUT/stages.json`` (:mod:`hf_ose.compression.ledger`): ``teacher`` (the parent
 fine-tuned on the task), ``search`` (the FPTAS over the parent's own space), ``pick`` (the point within the
 budget), ``student`` (inherited from the teacher with calibration text, then distilled from it), ``finetune``
 (AgoraTrainer with distillation from the teacher), ``export`` (int8 artifacts, parity-checked), ``evaluate``
@@ -40,8 +40,8 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
              progress: bool = True) -> CompressResult:
     """Run (or resume) every stage of a compress run into ``out``; return where the model folder is."""
     out = Path(out)
+    task = _task(settings)  # an unusable task is refused before the output folder is touched
     ledger = StageLedger(out, {"parent": settings.parent, "task": settings.task}, overwrite=overwrite)
-    task = _task(settings)
     done: dict[str, StageRecord] = {}
 
     def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], stage: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``hf-ose compress``: the command-line face of :func:`hf_ose.compress.pipeline.compress`."""
+"""``hf-ose compress``: the command-line face of :func:`hf_ose.compression.pipeline.compress`."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) ->
     args = AgoraArguments(output_dir=str(folder / "model"), num_train_epochs=settings.teacher_epochs,
                           learning_rate=5e-5, per_device_train_batch_size=32, save_strategy="no",
                           seed=settings.seed, agora_max_length=settings.max_length, **_COMMON)
-    train_teacher(settings.parent, task, folder / "model", args=args)
+    train_teacher(settings.parent, task, folder / "model", args=args, resume=True)
     report = AgoraReport.load(folder / "model" / "agora_report.json")
     return {"model": f"{folder.name}/model", "given": False, "dev_accuracy": report.dev_score}
 
@@ -117,7 +117,7 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
     trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
                            processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,
                            test_dataset=task.test)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=True)  # reuses the setting runs a killed stage finished
     report = trainer.agora_report
     return {"model": f"{folder.name}/model", "report": f"{folder.name}/model/agora_report.json",
             "dev_accuracy": report.dev_score, "test_accuracy": report.test_accuracy, "rounds": len(report.rounds),

