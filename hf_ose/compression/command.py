@@ -31,7 +31,7 @@ def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     command.add_argument("--epsilon", type=float, default=0.1, help="the search's approximation factor (default 0.1)")
     command.add_argument("--train-rows", type=int, default=8000,
                          help="training rows every fine-tune reads (default 8000; 0 for all)")
-    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--seed", type=int, default=0, help="seed of every fine-tune and sample (default 0)")
     command.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
     command.add_argument("--push-to", metavar="REPO", help="push the model folder to this Hub repository")
     command.add_argument("--overwrite", action="store_true", help="discard another run's stages in --out")

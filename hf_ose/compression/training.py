@@ -4,15 +4,16 @@ and returns the JSON outputs the ledger records (paths relative to the run folde
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from datasets import Dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                          EvalPrediction, TrainingArguments)
+                          TrainingArguments)
 
 from ..agora.arguments import AgoraArguments
+from ..agora.command import accuracy_metric
 from ..agora.report import AgoraReport
 from ..agora.trainer import AgoraTrainer
 from ..distillation import DistillationLoss, DistillationTrainer
@@ -26,12 +27,6 @@ from .settings import CompressSettings
 #: Options every fine-tune of a compress run shares: CPU, no hub, no logging integrations.
 _COMMON: dict[str, Any] = {"use_cpu": True, "report_to": "none", "per_device_eval_batch_size": 64,
                            "save_total_limit": 1, "logging_steps": 50}
-
-
-def accuracy_metric(prediction: EvalPrediction) -> dict[str, float]:
-    """``compute_metrics`` for a classifier: the share of arg-max predictions equal to the labels."""
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    return {"accuracy": float(np.mean(np.argmax(logits, axis=-1) == prediction.label_ids))}
 
 
 def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) -> dict[str, Any]:
@@ -91,7 +86,7 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
                              save_steps=max(1, settings.distill_steps // 4), seed=settings.seed, **_COMMON)
     trainer = DistillationTrainer(model=student, args=args, teacher=teacher, train_dataset=encoded,
                                   data_collator=DataCollatorWithPadding(tokenizer),
-                                  loss=DistillationLoss(relation_heads=_relation_heads(student.config)))
+                                  loss=DistillationLoss(relation_heads=_relation_heads(student.config, teacher.config)))
     output = trainer.train(resume_from_checkpoint=_has_checkpoint(checkpoints))
     student.save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
@@ -124,9 +119,10 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
             "kept_points": sum(entry.kept for entry in report.rounds)}
 
 
-def _relation_heads(config: Any) -> int:
-    """Relation heads for the distillation loss: the student's own head count (divides its hidden size)."""
-    return int(config.num_attention_heads)
+def _relation_heads(student: Any, teacher: Any) -> int:
+    """Relation heads for the distillation loss: the most, up to 12, that divide both hidden sizes."""
+    common = math.gcd(int(student.hidden_size), int(teacher.hidden_size))
+    return max(heads for heads in range(1, 13) if common % heads == 0)
 
 
 def _has_checkpoint(folder: Path) -> bool:
