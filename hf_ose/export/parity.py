@@ -52,11 +52,14 @@ class Tolerance:
 #: fp32 differs from PyTorch by float rounding only (measured <= 3e-5 on all-MiniLM-L6-v2 with fused attention).
 #: int8 moves hidden states by up to ~1 (all-MiniLM-L6-v2, ORT dynamic per-channel int8: max 0.69, token cosine
 #: min 0.953, mean 0.989; per-tensor int8 fell to min 0.85): what must hold is the prediction, or the direction
-#: of each token's vector.
+#: of each token's vector. Predictions flip only where PyTorch's own margin is tiny: on all-MiniLM-L6-v2
+#: fine-tuned on SST-2, int8 agreed with PyTorch on 98.3% (ONNX) and 98.9% (OpenVINO) of the 872 test rows with
+#: accuracy within 0.5 points (README, "Export parity"), so the gate is 98%: it refuses broken artifacts, not
+#: near-ties (at 99% one flip in a 64-text calibration set refused a sound artifact).
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, min_cosine=0.99999),
-    "int8": Tolerance(max_abs_diff=2.0, min_agreement=0.99, min_cosine=0.9),
-    "int8-static": Tolerance(max_abs_diff=2.0, min_agreement=0.99, min_cosine=0.9),  # calibrated activations too
+    "int8": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_cosine=0.9),
+    "int8-static": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_cosine=0.9),  # calibrated activations too
 }
 
 
