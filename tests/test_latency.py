@@ -51,7 +51,7 @@ def tiny_config() -> BertConfig:
         ({"threads": 0}, "threads"),
         ({"repeats": 0}, "repeats"),
         ({"warmup": -1}, "warmup"),
-        ({"runtime": "onnxruntime"}, "ONNX Runtime"),
+        ({"runtime": "tensorrt"}, "Unknown latency runtime 'tensorrt'; choose one of .*'onnxruntime-int8'"),
         ({"rounds": 0}, "rounds"),
         ({"max_held_out_error": 0}, "max_held_out_error"),
         ({"on_noise": "ignore"}, "on_noise"),
