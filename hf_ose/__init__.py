@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from .data import load_labelled, load_texts
     from .distillation import DistillationLoss, DistillationTrainer
     from .finetune import fine_tune_classifier
-    from .publish import CardInputs, push_to_hub, write_card
     from .inheritance import extract_model, save_student
+    from .publish import CardInputs, push_to_hub, write_card
     from .surrogates import DistillationSurrogate, DistillationSurrogateSettings, TaskSurrogate, TaskSurrogateSettings
     from .tasks import Task, load_task
 
