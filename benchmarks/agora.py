@@ -136,9 +136,23 @@ def inherit(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config:
 
 
 # ---- the rows ---------------------------------------------------------------------------------------------
+def without_dev_rows_in_test(task: Task) -> Task:
+    """The task with test rows whose text also appears in the development split removed (GLUE's RTE repeats a
+    pair across its splits; AgoraTrainer refuses a test set that overlaps the development set), saying how many."""
+    def key(row: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(row[column] for column in task.text_columns)
+
+    seen = {key(row) for row in task.validation}
+    kept = [index for index, row in enumerate(task.test) if key(row) not in seen]
+    if len(kept) < len(task.test):
+        print(f"[{task.name}] {len(task.test) - len(kept)} test row(s) also in the development split: left out of "
+              "the test split", flush=True)
+    return replace(task, test=task.test.select(kept))
+
+
 def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, parent: PreTrainedModel,
                    tokenizer: PreTrainedTokenizerBase, results: dict[str, Any]) -> None:
-    task = load_task(DATA / name)
+    task = without_dev_rows_in_test(load_task(DATA / name))
     full_train = len(task.train)
     if name == "sst2" or args.quick:
         task = task.subsample(train=args.train_rows, validation=args.dev_rows, test=args.test_rows, seed=0)
