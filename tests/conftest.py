@@ -24,3 +24,18 @@ def minilm_path() -> Path:
 def sst2_dir() -> Path:
     """Real SST-2 rows (500 train, 250 validation, 250 test; source and licence in tests/data/README.md)."""
     return TEST_DATA / "sst2"
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory, minilm_path) -> Path:
+    """A saved 2-layer, 32-wide BERT classifier (3 labels, seed 0) with the real parent's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("tiny-classifier")
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=3)
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(folder)
+    return folder

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from hf_ose.cli import main
 from hf_ose.export import BackendNotAvailableError, BenchError, BenchTarget, bench, export, measure
@@ -26,29 +25,18 @@ SHAPE = {"batch_size": 2, "seq_len": 16}
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, minilm_path) -> Path:
-    folder = tmp_path_factory.mktemp("classifier")
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=3)
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def artifacts_dir(tmp_path_factory, model_dir) -> Path:
+def artifacts_dir(tmp_path_factory, tiny_classifier_dir) -> Path:
     """The classifier exported with ONNX Runtime fp32 and OpenVINO fp32 into one folder."""
     folder = tmp_path_factory.mktemp("artifacts")
     for backend in ("onnx", "openvino"):
-        export(model_dir, folder, backend=backend, calibration=TEXTS)
+        export(tiny_classifier_dir, folder, backend=backend, calibration=TEXTS)
     return folder
 
 
-def test_a_model_folder_and_an_artifact_folder_are_timed_side_by_side(model_dir, artifacts_dir):
-    result = bench([model_dir, artifacts_dir], threads=1, warmup=1, rounds=2, repeats=3, **SHAPE)
+def test_a_model_folder_and_an_artifact_folder_are_timed_side_by_side(tiny_classifier_dir, artifacts_dir):
+    result = bench([tiny_classifier_dir, artifacts_dir], threads=1, warmup=1, rounds=2, repeats=3, **SHAPE)
     labels = [row.label for row in result.rows]
-    assert labels == [f"{model_dir.name} pytorch fp32", f"{artifacts_dir.name} onnx fp32",
+    assert labels == [f"{tiny_classifier_dir.name} pytorch fp32", f"{artifacts_dir.name} onnx fp32",
                       f"{artifacts_dir.name} openvino fp32"]
     assert [(row.runtime, row.precision) for row in result.rows] == [("pytorch", "fp32"), ("onnx", "fp32"),
                                                                      ("openvino", "fp32")]
@@ -65,8 +53,8 @@ def test_a_model_folder_and_an_artifact_folder_are_timed_side_by_side(model_dir,
     assert table[0] == f"CPU: {result.cpu}" and table[3].startswith(labels[0]) and table[3].endswith(" 1.00x")
 
 
-def test_every_entry_runs_its_model_on_the_same_fixed_inputs(model_dir, artifacts_dir):
-    targets = open_targets(model_dir, threads=1, **SHAPE) + open_targets(artifacts_dir, threads=1, **SHAPE)
+def test_every_entry_runs_its_model_on_the_same_fixed_inputs(tiny_classifier_dir, artifacts_dir):
+    targets = open_targets(tiny_classifier_dir, threads=1, **SHAPE) + open_targets(artifacts_dir, threads=1, **SHAPE)
     reference = targets[0].run().logits.detach().numpy()
     assert reference.shape == (2, 3)
     for target in targets[1:]:
@@ -77,11 +65,11 @@ def test_every_entry_runs_its_model_on_the_same_fixed_inputs(model_dir, artifact
     np.testing.assert_array_equal(fixed_inputs(30522, 2, 16)["input_ids"], inputs["input_ids"])
 
 
-def test_one_artifact_file_is_one_entry_and_each_precision_present_is_found(model_dir, artifacts_dir, tmp_path):
+def test_one_artifact_file_is_one_entry_and_each_precision_present_is_found(tiny_classifier_dir, artifacts_dir, tmp_path):
     assert [t.label for t in open_targets(artifacts_dir / "openvino_model.xml", threads=1)] == [
         f"{artifacts_dir.name} openvino fp32"]
-    export(model_dir, tmp_path, backend="onnx", precision="int8", calibration=TEXTS)
-    export(model_dir, tmp_path, backend="onnx", precision="int8-static", calibration=TEXTS)
+    export(tiny_classifier_dir, tmp_path, backend="onnx", precision="int8", calibration=TEXTS)
+    export(tiny_classifier_dir, tmp_path, backend="onnx", precision="int8-static", calibration=TEXTS)
     assert [(t.runtime, t.precision) for t in open_targets(tmp_path, threads=1)] == [("onnx", "int8"),
                                                                                      ("onnx", "int8-static")]
 
@@ -101,18 +89,18 @@ def test_rounds_alternate_round_robin_after_a_warm_up_of_each_entry():
     assert [len(row.times_ms) for row in result.rows] == [6, 6, 6]
 
 
-def test_the_cli_prints_ratios_against_the_first_and_writes_every_field(model_dir, artifacts_dir, tmp_path, capsys):
+def test_the_cli_prints_ratios_against_the_first_and_writes_every_field(tiny_classifier_dir, artifacts_dir, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", str(model_dir), str(artifacts_dir / "model.onnx"), "--threads", "1", "--batch-size", "2",
+    assert main(["bench", str(tiny_classifier_dir), str(artifacts_dir / "model.onnx"), "--threads", "1", "--batch-size", "2",
                  "--seq-len", "16", "--warmup", "0", "--rounds", "2", "--repeats", "2", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"{model_dir.name} pytorch fp32" in printed and f"Wrote {out}" in printed
+    assert f"{tiny_classifier_dir.name} pytorch fp32" in printed and f"Wrote {out}" in printed
     written = json.loads(out.read_text())
     assert set(written) == {"cpu", "threads", "batch_size", "seq_len", "warmup", "rounds", "repeats", "versions",
                             "rows"}
     assert (written["threads"], written["batch_size"], written["seq_len"], written["warmup"], written["rounds"],
             written["repeats"]) == (1, 2, 16, 0, 2, 2)
-    assert [row["label"] for row in written["rows"]] == [f"{model_dir.name} pytorch fp32",
+    assert [row["label"] for row in written["rows"]] == [f"{tiny_classifier_dir.name} pytorch fp32",
                                                          f"{artifacts_dir.name} onnx fp32"]
     for row in written["rows"]:
         assert set(row) == {"label", "runtime", "precision", "path", "times_ms", "speedup", "median_ms", "q1_ms",

@@ -4,11 +4,8 @@ on the real parent with both paddings, and the refusal without calibration text.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
 from hf_ose.data import load_texts
 from hf_ose.export import TOLERANCES, ExportError, export
@@ -20,20 +17,9 @@ TEXTS = ["A quiet, moving film.", "It was dreadful and far too long for what it 
          "The cast is superb; the script is not."]
 
 
-@pytest.fixture(scope="module")
-def classifier_dir(tmp_path_factory, minilm_path) -> Path:
-    folder = tmp_path_factory.mktemp("classifier")
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, max_position_embeddings=512, num_labels=3)
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(folder)
-    return folder
-
-
-def test_static_int8_quantises_the_projections_before_the_activation_and_keeps_the_rest_fp32(classifier_dir,
+def test_static_int8_quantises_the_projections_before_the_activation_and_keeps_the_rest_fp32(tiny_classifier_dir,
                                                                                               tmp_path):
-    report = export(classifier_dir, tmp_path, backend="onnx", precision="int8-static", calibration=TEXTS)
+    report = export(tiny_classifier_dir, tmp_path, backend="onnx", precision="int8-static", calibration=TEXTS)
     assert [p.name for p in report.files] == ["model_static_quantized.onnx"] and report.parity.agreement >= 0.99
     assert report.parity.tolerance == TOLERANCES["int8-static"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".onnx") == ["model_static_quantized.onnx"]
@@ -58,7 +44,7 @@ def test_static_int8_of_the_real_parent_keeps_every_token_close_for_both_padding
     assert report.parity.min_cosine >= 0.9 and report.parity.max_abs_diff < 2.0  # 0.93 and 0.69 measured
 
 
-def test_static_int8_without_calibration_text_is_refused_and_writes_nothing(classifier_dir, tmp_path):
+def test_static_int8_without_calibration_text_is_refused_and_writes_nothing(tiny_classifier_dir, tmp_path):
     with pytest.raises(ExportError, match="static int8 needs calibration text.*precision='int8'"):
-        export(classifier_dir, tmp_path, backend="onnx", precision="int8-static")
+        export(tiny_classifier_dir, tmp_path, backend="onnx", precision="int8-static")
     assert not any(p.suffix == ".onnx" for p in tmp_path.iterdir())
