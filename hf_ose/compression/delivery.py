@@ -69,9 +69,10 @@ def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, mo
     agreement with the student's predictions, on every test row."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     labels = np.asarray(task.test["label"])
-    teacher = predictions(_pytorch(teacher_dir), tokenizer, task, _names(teacher_dir, tokenizer), settings.max_length)
-    names = _names(model_dir, tokenizer)
-    student = predictions(_pytorch(model_dir), tokenizer, task, names, settings.max_length)
+    teacher_run, teacher_names = _pytorch(teacher_dir, tokenizer)
+    teacher = predictions(teacher_run, tokenizer, task, teacher_names, settings.max_length)
+    student_run, names = _pytorch(model_dir, tokenizer)
+    student = predictions(student_run, tokenizer, task, names, settings.max_length)
     results: dict[str, Any] = {"rows": len(labels), "teacher_accuracy": float(np.mean(teacher == labels)),
                                "student_accuracy": float(np.mean(student == labels))}
     for runtime, folder in artifacts.items():
@@ -82,18 +83,16 @@ def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, mo
     return results
 
 
-def _pytorch(folder: Path) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    """A saved classifier as a function of numpy inputs to numpy logits (eval mode, no gradients)."""
+def _pytorch(folder: Path, tokenizer: PreTrainedTokenizerBase
+             ) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], list[str]]:
+    """A saved classifier as a function of numpy inputs to numpy logits (eval mode, no gradients), and the
+    input names it takes."""
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
 
     def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
             return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.float().numpy()
-    return run
-
-
-def _names(folder: Path, tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    return input_names(AutoModelForSequenceClassification.from_pretrained(folder), tokenizer)
+    return run, input_names(model, tokenizer)
 
 
 def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: PreTrainedTokenizerBase,
