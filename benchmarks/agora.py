@@ -137,17 +137,12 @@ def inherit(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config:
 
 # ---- the rows ---------------------------------------------------------------------------------------------
 def without_dev_rows_in_test(task: Task) -> Task:
-    """The task with test rows whose text also appears in the development split removed (GLUE's RTE repeats a
-    pair across its splits; AgoraTrainer refuses a test set that overlaps the development set), saying how many."""
-    def key(row: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(row[column] for column in task.text_columns)
-
-    seen = {key(row) for row in task.validation}
-    kept = [index for index, row in enumerate(task.test) if key(row) not in seen]
-    if len(kept) < len(task.test):
-        print(f"[{task.name}] {len(task.test) - len(kept)} test row(s) also in the development split: left out of "
-              "the test split", flush=True)
-    return replace(task, test=task.test.select(kept))
+    """The task without test rows repeated in the development split (AgoraTrainer refuses them), saying how many."""
+    task, left_out = task.without_validation_rows_in_test()
+    if left_out:
+        print(f"[{task.name}] {left_out} test row(s) also in the development split: left out of the test split",
+              flush=True)
+    return task
 
 
 def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, parent: PreTrainedModel,

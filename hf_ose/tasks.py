@@ -75,6 +75,17 @@ class Task:
         return dataclasses.replace(self, train=draw(self.train, train), validation=draw(self.validation, validation),
                                    test=draw(self.test, test))
 
+    def without_validation_rows_in_test(self) -> tuple[Task, int]:
+        """The task with every test row whose text also appears in the validation split left out, and how many
+        were. Agora reads the validation split (AgoraTrainer refuses an overlapping test set), so such rows would
+        not score honestly; GLUE's RTE repeats one pair across the two."""
+        seen = set(zip(*(self.validation[column] for column in self.text_columns)))
+        texts = zip(*(self.test[column] for column in self.text_columns))
+        kept = [index for index, text in enumerate(texts) if text not in seen]
+        if len(kept) == len(self.test):
+            return self, 0
+        return dataclasses.replace(self, test=self.test.select(kept)), len(self.test) - len(kept)
+
     def describe(self) -> str:
         """One line: name, split sizes, text columns and classes."""
         sizes = " / ".join(f"{len(getattr(self, split))}" for split in SPLITS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.metadata
 import importlib.util
 import tempfile
 from abc import abstractmethod
@@ -106,6 +107,9 @@ class ExportedRuntime(LatencyRuntime):
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(package) is not None for package in self.packages)
+
+    def versions(self) -> dict[str, str]:
+        return {package: importlib.metadata.version(package) for package in self.packages}
 
     @abstractmethod
     def backend(self) -> ExportBackend:

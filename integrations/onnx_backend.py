@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from hf_ose.data import padding_tokenizer
 from hf_ose.export.backend import ExportBackend, Session
 from hf_ose.export.core import input_names, task_of
 from hf_ose.export.errors import ExportError
+from hf_ose.export.texts import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -68,7 +70,7 @@ class OnnxBackend(ExportBackend):
         return all(importlib.util.find_spec(package) for package in ("onnx", "onnxruntime"))
 
     def export(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, *,
-               precision: str, calibration: list[str] | None) -> list[Path]:
+               precision: str, calibration: Sequence[Text] | None) -> list[Path]:
         if precision == "fp32":
             return [self._export_fp32(model, tokenizer, out_dir / FILES["fp32"])]
         target = out_dir / FILES[precision]
@@ -160,9 +162,9 @@ def _quantize(source: Path, target: Path) -> Path:
 
 
 def _calibration_batches(tokenizer: PreTrainedTokenizerBase, names: list[str],
-                         calibration: list[str] | None) -> list[dict[str, np.ndarray]]:
+                         calibration: Sequence[Text] | None) -> list[dict[str, np.ndarray]]:
     """``calibration`` in batches of :data:`CALIBRATION_BATCH`, each padded on the right and on the left."""
-    texts = [text.strip() for text in calibration or [] if text and text.strip()]
+    texts = clean_texts(calibration or [])
     if not texts:
         raise ExportError(
             "ONNX static int8 needs calibration text (real sentences like those the model will see): pass "
@@ -172,8 +174,8 @@ def _calibration_batches(tokenizer: PreTrainedTokenizerBase, names: list[str],
     batches = []
     for start in range(0, len(texts), CALIBRATION_BATCH):
         for side in ("right", "left"):
-            encoded = tokenizer(texts[start:start + CALIBRATION_BATCH], padding=True, truncation=True,
-                                max_length=CALIBRATION_MAX_LENGTH, padding_side=side, return_tensors="np")
+            encoded = tokenize(tokenizer, texts[start:start + CALIBRATION_BATCH], padding=True, truncation=True,
+                               max_length=CALIBRATION_MAX_LENGTH, padding_side=side, return_tensors="np")
             batches.append({name: np.asarray(encoded[name], dtype=np.int64) for name in names})
     return batches
 

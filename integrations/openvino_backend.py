@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,6 +35,7 @@ import torch
 from hf_ose.data import padding_tokenizer
 from hf_ose.errors import HfOseError
 from hf_ose.export import ExportBackend, ExportError, Session, input_names
+from hf_ose.export.texts import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -86,7 +88,7 @@ class OpenVinoBackend(ExportBackend):
         return True
 
     def export(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, *,
-               precision: str, calibration: list[str] | None) -> list[Path]:
+               precision: str, calibration: Sequence[Text] | None) -> list[Path]:
         stem = _stem(precision)
         texts = _calibration_texts(calibration) if precision == "int8" else []
         tokenizer = padding_tokenizer(tokenizer)
@@ -122,8 +124,8 @@ def _stem(precision: str) -> str:
     return FILE_STEMS[precision]
 
 
-def _calibration_texts(calibration: list[str] | None) -> list[str]:
-    texts = [text.strip() for text in calibration or [] if text and text.strip()]
+def _calibration_texts(calibration: Sequence[Text] | None) -> list[Text]:
+    texts = clean_texts(calibration or [])
     if not texts:
         raise ExportError(
             "OpenVINO int8 needs calibration text (real sentences like those the model will see): pass "
@@ -132,11 +134,11 @@ def _calibration_texts(calibration: list[str] | None) -> list[str]:
     return texts
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, texts: list[str] | tuple[str, ...], names: list[str],
+def _encode(tokenizer: PreTrainedTokenizerBase, texts: Sequence[Text], names: list[str],
             side: str = "right") -> dict[str, torch.Tensor]:
-    """``texts`` padded on ``side``, as int64 tensors named ``names``."""
-    encoded = tokenizer(list(texts), padding=True, truncation=True, max_length=CALIBRATION_MAX_LENGTH,
-                        padding_side=side, return_tensors="pt")
+    """``texts`` (or sentence pairs) padded on ``side``, as int64 tensors named ``names``."""
+    encoded = tokenize(tokenizer, list(texts), padding=True, truncation=True, max_length=CALIBRATION_MAX_LENGTH,
+                       padding_side=side, return_tensors="pt")
     return {name: encoded[name].to(torch.int64) for name in names}
 
 

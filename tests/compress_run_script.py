@@ -2,7 +2,8 @@
 
 Used by tests/test_compress.py: ``python compress_run_script.py PARENT TASK OUT [search|finetune|export]``.
 The kill comes right after the stage has made real progress (a measured latency stored in the search cache,
-the first Agora setting run recorded, the first int8 artifact kept), as a killed user run would leave it.
+the first Agora setting run recorded and the second one checkpointed, the first int8 artifact kept), as a killed
+user run would leave it. Every resume of a setting run from a checkpoint is printed (``RESUMED <checkpoint>``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from hf_ose.budgets import Budget
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings
+from hf_ose.compression.summary import format_stage_times
 
 
 def kill_after(owner: object, name: str, calls: int, only_in: str | None = None) -> None:
@@ -33,21 +35,51 @@ def kill_after(owner: object, name: str, calls: int, only_in: str | None = None)
     setattr(owner, name, wrapped)
 
 
+def kill_at_checkpoint(run_folder: str) -> None:
+    """SIGKILL the process once a Trainer has saved a checkpoint of the run in a folder ending in ``run_folder``."""
+    from transformers import Trainer
+
+    original = Trainer._save_checkpoint
+
+    def wrapped(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if self.args.output_dir.endswith(run_folder):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    Trainer._save_checkpoint = wrapped
+
+
+def report_resumes() -> None:
+    """Print ``RESUMED <checkpoint>`` whenever an Agora setting run resumes from a Trainer checkpoint."""
+    from hf_ose.agora.runs import RunTrainer
+
+    original = RunTrainer.train
+
+    def wrapped(self, *args, resume_from_checkpoint=None, **kwargs):
+        if resume_from_checkpoint:
+            print("RESUMED", resume_from_checkpoint, flush=True)
+        return original(self, *args, resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    RunTrainer.train = wrapped
+
+
 def main(parent: str, task: str, out: str, kill_at: str | None = None) -> None:
+    report_resumes()
     if kill_at == "search":
         from hf_ose.search.cache import ScoreCache
         kill_after(ScoreCache, "put", 3)
-    elif kill_at == "finetune":
-        from hf_ose.agora import trainer
-        kill_after(trainer, "save_run", 1, only_in="finetune")
+    elif kill_at == "finetune":  # the first setting run finished, the second one checkpointed
+        kill_at_checkpoint(os.path.join("finetune", "model", "agora", "round-0", "setting-1"))
     elif kill_at == "export":
         from hf_ose.compression import delivery
         kill_after(delivery, "export", 1)
     settings = CompressSettings(parent=parent, task=task, train_rows=96, max_length=32, teacher_epochs=1,
                                 distill_steps=4, student_epochs=1, agora_rounds=2, latency_samples=4,
-                                budget=Budget(max_params=2.15e6))
+                                checkpoint_steps=1, budget=Budget(max_params=2.15e6))
     result = compress(settings, out, progress=False)
     print("FOLDER", result.folder)
+    print(format_stage_times(result.seconds))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,9 @@ def test_the_parent_folder_becomes_a_saved_teacher(minilm_path, task, tmp_path) 
     accuracy = (ModelLabeller(loaded, tokenizer).probabilities(list(task.test["sentence"])).argmax(1)
                 == np.asarray(task.test["label"])).mean()
     assert report["test_accuracy"] == pytest.approx(accuracy)
+    dev = (ModelLabeller(loaded, tokenizer).probabilities(list(task.validation["sentence"])).argmax(1)
+           == np.asarray(task.validation["label"])).mean()
+    assert report["metric"] == "eval_accuracy" and report["dev_score"] == pytest.approx(dev)  # ranked by accuracy
 
 
 def test_a_bare_encoder_object_gets_a_fresh_seeded_head(minilm_path, task, tmp_path) -> None:

@@ -4,7 +4,10 @@ search, the fine-tuning and the export that finishes on re-run, reusing every fi
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +18,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel
 
 from hf_ose.budgets import Budget, BudgetError
+from hf_ose.compression import pipeline
+from hf_ose.compression.delivery import shipped_runtime
 from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
@@ -75,10 +80,15 @@ def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_do
     first_run = next((out / "finetune").rglob("run.json"))
     first_run_written = first_run.stat().st_mtime_ns
 
+    interrupted = out / "finetune" / "model" / "agora" / "round-0" / "setting-1"
+    assert [path.name for path in interrupted.glob("checkpoint-*")] == ["checkpoint-1"]
+
     killed = _run(tiny_parent, tiny_task, out, "export")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert {k: v for k, v in _finished(out).items() if k in done} == done  # finished stages reused unchanged
     assert first_run.stat().st_mtime_ns == first_run_written  # the interrupted fine-tune resumed: run reused
+    assert killed.stdout.count("RESUMED") == 1 and str(interrupted / "checkpoint-1") in killed.stdout
+    assert not list((out / "finetune").rglob("checkpoint-*"))  # removed once the stage finished
     kept = [path for path in (out / "export").rglob("export_report.json")]
     assert len(kept) == 1
     artifact_written = {p: p.stat().st_mtime_ns for p in kept[0].parent.iterdir()}
@@ -93,16 +103,41 @@ def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_do
 
     again = _run(tiny_parent, tiny_task, out)  # nothing left to do: every stage reused
     assert again.returncode == 0 and _finished(out) == all_done
+    times = re.search(r"Stage wall times: (.*); ([\d.]+) min in all", again.stdout)
+    assert times and [part.split()[0] for part in times.group(1).split(", ")] == list(all_done)
     model_dir = out / "package" / "model"
     summary = json.loads((model_dir / "compress_report.json").read_text())["summary"]
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     assert sum(p.numel() for p in model.parameters()) == summary["params"] <= 2.15e6
     assert summary["test_rows"] == 48 and set(summary["artifact_agreement"]) == set(summary["artifact_ms"])
+    assert set(summary["artifact_dev_agreement"]) == set(summary["artifact_ms"]) and summary["test_rows_left_out"] == 0
+    assert summary["runtime"] == shipped_runtime(summary["artifact_ms"], {
+        runtime: {"dev_agreement": value} for runtime, value in summary["artifact_dev_agreement"].items()}, 0.99)
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(model_dir / "README.md")
     assert "hf-ose" in card.data.tags and str(tmp_path) not in card.text
     assert (model_dir / "front.png").is_file() and not (model_dir / "agora").exists()
+
+
+def test_the_shipped_runtime_is_the_fastest_that_agrees_with_the_student_on_the_development_split():
+    ms = {"onnxruntime-int8": 3.4, "openvino-int8": 3.6}
+    agreement = {"onnxruntime-int8": {"dev_agreement": 0.985}, "openvino-int8": {"dev_agreement": 0.996}}
+    assert shipped_runtime(ms, agreement, 0.99) == "openvino-int8"
+    assert shipped_runtime(ms, agreement, 0.98) == "onnxruntime-int8"
+    assert shipped_runtime(ms, agreement, 0.999) == "openvino-int8"  # none agrees enough: the most agreeing
+    assert shipped_runtime({}, {}, 0.99) is None
+
+
+def test_test_rows_repeating_a_development_row_are_left_out_with_a_warning(tiny_task, tmp_path, caplog):
+    task = tmp_path / "task"
+    shutil.copytree(tiny_task, task)
+    repeated = (task / "validation.tsv").read_text().splitlines()[1]
+    with (task / "test.tsv").open("a") as handle:
+        handle.write(repeated + "\n")
+    with caplog.at_level(logging.WARNING):
+        loaded, left_out = pipeline._task(CompressSettings(parent="p", task=str(task)))
+    assert left_out == 1 and len(loaded.test) == 48 and "1 test row(s)" in caplog.text
 
 
 def test_an_unknown_task_is_refused_before_the_output_folder_is_touched(tiny_parent, tmp_path):
@@ -128,6 +163,8 @@ def test_a_budget_no_point_meets_names_the_closest_point(tmp_path):
     ({"error": "task"}, "data-free prior"),
     ({"train_rows": 3}, "at least 8 rows"),
     ({"agora_rounds": 0}, "agora_rounds=0"),
+    ({"min_agreement": 1.5}, r"min_agreement=1.5: give a share"),
+    ({"checkpoint_steps": 0}, "checkpoint_steps=0"),
 ])
 def test_malformed_settings_are_refused_naming_the_fix(options, message):
     with pytest.raises(CompressSettingsError, match=message):

@@ -89,3 +89,15 @@ def test_the_ledger_records_version_identity_and_outputs(tmp_path):
     data = json.loads((tmp_path / LEDGER_NAME).read_text())
     assert data["identity"] == IDENTITY and data["hf_ose_version"]
     assert data["stages"]["second"]["outputs"] == {"value": "b"}
+    assert all(0 <= stage["seconds"] < 60 for stage in data["stages"].values())
+
+
+def test_a_ledger_written_before_stage_times_were_recorded_still_resumes(tmp_path):
+    calls = Calls()
+    run_pipeline(tmp_path, calls)
+    data = json.loads((tmp_path / LEDGER_NAME).read_text())
+    for stage in data["stages"].values():
+        del stage["seconds"]
+    (tmp_path / LEDGER_NAME).write_text(json.dumps(data))
+    first, second = run_pipeline(tmp_path, calls)
+    assert calls.count == {"first": 1, "second": 1} and first.seconds is None

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from hf_ose.cli import main
 from hf_ose.data import load_texts
 from hf_ose.export import TOLERANCES, ExportError, export
 
@@ -48,3 +49,17 @@ def test_static_int8_without_calibration_text_is_refused_and_writes_nothing(tiny
     with pytest.raises(ExportError, match="static int8 needs calibration text.*precision='int8'"):
         export(tiny_classifier_dir, tmp_path, backend="onnx", precision="int8-static")
     assert not any(p.suffix == ".onnx" for p in tmp_path.iterdir())
+
+
+def test_the_export_command_takes_the_static_precision_and_refuses_it_beside_int8(tiny_classifier_dir, tmp_path,
+                                                                                    capsys):
+    texts = tmp_path / "calibration.txt"
+    texts.write_text("\n".join(TEXTS) + "\n")
+    out = tmp_path / "out"
+    assert main(["export", str(tiny_classifier_dir), "--backend", "onnx", "--precision", "int8-static",
+                 "--calibration", str(texts), "--out", str(out)]) == 0
+    assert "onnx-int8-static" in json.loads((out / "export_report.json").read_text())["artifacts"]
+    with pytest.raises(SystemExit):
+        main(["export", str(tiny_classifier_dir), "--backend", "onnx", "--int8", "--precision", "fp32",
+              "--out", str(out)])
+    assert "not allowed with argument" in capsys.readouterr().err

@@ -126,3 +126,11 @@ def test_extract_measures_on_the_runtime_asked_for_and_records_it(tmp_path, caps
     record = json.loads((out / "front.json").read_text())["record"]
     assert record["latency"]["runtime"] == "onnxruntime-int8" and record["latency"]["measured"] == 4
     assert record["latency"]["parent_latency_ms"] > 0
+
+
+def test_the_cache_key_of_an_exported_runtime_carries_its_package_versions(loaded):
+    onnx, openvino = settings("onnxruntime-int8").fingerprint(), settings("openvino").fingerprint()
+    assert onnx["runtime_versions"] == {"onnx": metadata.version("onnx"),
+                                        "onnxruntime": metadata.version("onnxruntime")}
+    assert openvino["runtime_versions"] == {"openvino": metadata.version("openvino"), "nncf": metadata.version("nncf")}
+    assert "runtime_versions" not in LatencySettings().fingerprint()  # PyTorch: torch's version is already there

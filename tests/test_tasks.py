@@ -209,3 +209,16 @@ def test_subsample_keeps_the_requested_rows_deterministically(sst2_dir):
     assert set(small.train["sentence"]) <= set(task.train["sentence"])
     with pytest.raises(TaskError, match="keep at least 1"):
         task.subsample(train=0)
+
+
+def test_test_rows_repeating_a_validation_row_are_left_out_and_counted():
+    task = load_task(RTE)
+    assert task.without_validation_rows_in_test() == (task, 0)  # the shipped sample is disjoint
+    repeated = datasets.concatenate_datasets([task.test, task.validation.select([3, 7])])
+    trimmed, left_out = Task(task.name, task.train, task.validation, repeated, task.text_columns,
+                             task.label_names).without_validation_rows_in_test()
+    assert left_out == 2 and trimmed.test.to_list() == task.test.to_list()
+    # a pair counts as repeated only when both sides match
+    crossed = task.validation.select([0]).map(lambda row: {"sentence2": task.validation[1]["sentence2"]})
+    mixed = Task(task.name, task.train, task.validation, crossed, task.text_columns, task.label_names)
+    assert mixed.without_validation_rows_in_test()[1] == 0

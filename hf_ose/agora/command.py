@@ -5,7 +5,6 @@ run from Python (the Agora benchmark uses it)."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 import statistics
@@ -285,10 +284,7 @@ def _teacher(path: str | None, parent: str, task: Task, folder: Path,
     from .teacher import train_teacher
 
     print(f"No --teacher: fine-tuning {parent} on {task.name} into {folder} first.")
-    # train_teacher takes no compute_metrics: its single run is ranked by the development loss
-    args = dataclasses.replace(options.arguments(folder, 0, distill=False, agora=False), metric_for_best_model=None,
-                               greater_is_better=None)
-    return train_teacher(parent, task, folder, args=args)
+    return train_teacher(parent, task, folder, args=options.arguments(folder, 0, distill=False, agora=False))
 
 
 def _labeller(teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller,

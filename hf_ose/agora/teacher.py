@@ -31,12 +31,14 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
     class count keeps its head (its ``id2label``/``label2id`` set to the task's). ``task`` is a
     :class:`hf_ose.tasks.Task` or what :func:`hf_ose.tasks.load_task` reads. Training runs through
     :class:`AgoraTrainer` with no labeller: each setting of ``args`` (default: one, the arguments as given) is
-    fine-tuned and the best on the validation split kept; the test split is scored once, at the end
+    fine-tuned and the best on the validation split kept (by accuracy, unless ``args.metric_for_best_model``
+    names another of ``accuracy_metric``'s keys or ``loss``); the test split is scored once, at the end
     (``test_accuracy`` in ``output_dir/agora_report.json``). ``args`` defaults to 3 epochs at learning rate
     5e-5, batch 32; its ``output_dir`` is replaced by ``output_dir``. The saved folder loads with stock
     ``AutoModelForSequenceClassification.from_pretrained``.
     """
     from .arguments import AgoraArguments
+    from .command import accuracy_metric
     from .trainer import AgoraTrainer
 
     task = _task(task)
@@ -45,12 +47,13 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
                               per_device_train_batch_size=32, per_device_eval_batch_size=64, save_strategy="no",
                               report_to="none")
     args = dataclasses.replace(AgoraArguments.from_training_arguments(args), output_dir=str(output_dir),
-                               agora_text_columns=getattr(args, "agora_text_columns", None) or task.text_columns)
+                               agora_text_columns=getattr(args, "agora_text_columns", None) or task.text_columns,
+                               metric_for_best_model=args.metric_for_best_model or "accuracy")
     tokenizer = tokenizer if tokenizer is not None else _tokenizer(parent)
     with seeded(args.seed):
         model = _classifier(parent, task, tokenizer)
     trainer = AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
-                           processing_class=tokenizer, test_dataset=task.test)
+                           processing_class=tokenizer, compute_metrics=accuracy_metric, test_dataset=task.test)
     trainer.train(resume_from_checkpoint=resume or None)
     return trainer.model, tokenizer
 

@@ -22,7 +22,11 @@ def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     command.add_argument("--out", required=True, help="output folder (new, empty, or this run's earlier output)")
     command.add_argument("--teacher", help="a fine-tuned classifier folder to use instead of training one")
     command.add_argument("--runtime", choices=INT8_RUNTIMES,
-                         help="int8 runtime of the artifact (default: the fastest measured on this CPU)")
+                         help="int8 runtime of the artifact (default: the fastest measured on this CPU that agrees "
+                              "with the student on --min-agreement of the development predictions)")
+    command.add_argument("--min-agreement", type=float, default=0.99,
+                         help="share of development predictions the shipped artifact must share with the student "
+                              "in PyTorch (default 0.99)")
     budget = command.add_argument_group("budget (default: --min-speedup %g)" % DEFAULT_MIN_SPEEDUP)
     budget.add_argument("--min-speedup", type=float, help="at least this many times faster than the parent")
     budget.add_argument("--max-latency-ms", type=float, help="latency at most this (PyTorch, batch 1, sequence 128)")
@@ -46,17 +50,18 @@ def settings_from(args: argparse.Namespace) -> CompressSettings:
     extra: dict[str, Any] = {"budget": Budget(**limits)} if limits else {}
     return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
                             epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
-                            threads=args.threads, **extra)
+                            threads=args.threads, min_agreement=args.min_agreement, **extra)
 
 
 def run_compress(args: argparse.Namespace) -> int:
     """Run ``hf-ose compress``; errors propagate to the CLI's handler."""
     from .pipeline import compress
-    from .summary import format_summary
+    from .summary import format_stage_times, format_summary
 
     settings = settings_from(args)  # malformed options are refused here, before any work
     result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(result.summary()))
+    print(format_stage_times(result.seconds))
     print(f"\nThe model, its int8 artifacts, reports and card: {result.folder}")
     if args.push_to:
         from ..publish.hub import push_to_hub

@@ -1,14 +1,16 @@
-"""Compress's delivery stages: the int8 artifacts, their test-set check against the student, and the side-by-side
-latency of parent, student and artifacts."""
+"""Compress's delivery stages: the int8 artifacts, their check against the student (development and test rows),
+the side-by-side latency of parent, student and artifacts, and which artifact to ship."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from datasets import Dataset
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..errors import HfOseError
@@ -24,15 +26,19 @@ from .settings import INT8_RUNTIMES, CompressSettings
 BACKENDS: dict[str, str] = {"onnxruntime-int8": "onnx", "openvino-int8": "openvino"}
 #: Latency is measured as the issue and the card state it: batch 1, sequence 128.
 BATCH_SIZE, SEQ_LEN = 1, 128
+#: Development rows on which each artifact's agreement with the student is measured (the shipped runtime's basis).
+DEV_ROWS = 1000
 
 
 def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
     """The student exported at int8 to every runtime asked for (default: each of :data:`INT8_RUNTIMES`
-    installed), calibrated on development text; each kept only within its parity tolerance."""
+    installed), calibrated on development text (sentence pairs for a pair task); each kept only within its
+    parity tolerance."""
     runtimes = [settings.runtime] if settings.runtime else [name for name in INT8_RUNTIMES if _installed(name)]
     if not runtimes:
         raise ExportError("No int8 runtime is installed: pip install 'hf-ose[onnx]' or 'hf-ose[openvino]'.")
-    calibration = list(task.validation[task.text_columns[0]][:200])
+    columns = [list(task.validation[column][:200]) for column in task.text_columns]
+    calibration = columns[0] if len(columns) == 1 else list(zip(*columns))  # sentence pairs stay pairs
     artifacts = {}
     for runtime in runtimes:
         target = folder / BACKENDS[runtime]
@@ -64,22 +70,29 @@ def _installed(runtime: str) -> bool:
 
 
 def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, model_dir: Path,
-                   artifacts: dict[str, Path], threads: int | None = None) -> dict[str, Any]:
+                   artifacts: dict[str, Path], left_out: int = 0) -> dict[str, Any]:
     """Test accuracy of the teacher and the student in PyTorch and of each artifact, and each artifact's
-    agreement with the student's predictions, on every test row."""
+    agreement with the student's predictions on every test row and on up to :data:`DEV_ROWS` development rows
+    (the shipped runtime is chosen on the latter; the test split only scores). ``left_out``: test rows dropped
+    for repeating a development row, recorded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     labels = np.asarray(task.test["label"])
+    dev = task.validation.select(range(min(DEV_ROWS, len(task.validation))))
     teacher_run, teacher_names = _pytorch(teacher_dir, tokenizer)
-    teacher = predictions(teacher_run, tokenizer, task, teacher_names, settings.max_length)
+    teacher = predictions(teacher_run, tokenizer, task.test, task.text_columns, teacher_names, settings.max_length)
     student_run, names = _pytorch(model_dir, tokenizer)
-    student = predictions(student_run, tokenizer, task, names, settings.max_length)
-    results: dict[str, Any] = {"rows": len(labels), "teacher_accuracy": float(np.mean(teacher == labels)),
+    student, student_dev = (predictions(student_run, tokenizer, rows, task.text_columns, names, settings.max_length)
+                            for rows in (task.test, dev))
+    results: dict[str, Any] = {"rows": len(labels), "left_out": left_out, "dev_rows": len(dev),
+                               "teacher_accuracy": float(np.mean(teacher == labels)),
                                "student_accuracy": float(np.mean(student == labels))}
     for runtime, folder in artifacts.items():
-        session = get_export_backend(BACKENDS[runtime]).session(folder, "int8", threads=threads)
-        predicted = predictions(session, tokenizer, task, names, settings.max_length)
+        session = get_export_backend(BACKENDS[runtime]).session(folder, "int8", threads=settings.threads)
+        predicted, predicted_dev = (predictions(session, tokenizer, rows, task.text_columns, names,
+                                                settings.max_length) for rows in (task.test, dev))
         results[runtime] = {"accuracy": float(np.mean(predicted == labels)),
-                            "agreement": float(np.mean(predicted == student))}
+                            "agreement": float(np.mean(predicted == student)),
+                            "dev_agreement": float(np.mean(predicted_dev == student_dev))}
     return results
 
 
@@ -96,9 +109,10 @@ def _pytorch(folder: Path, tokenizer: PreTrainedTokenizerBase
 
 
 def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: PreTrainedTokenizerBase,
-                task: Task, names: list[str], max_length: int, batch_size: int = 64) -> np.ndarray:
-    """The arg-max class ``run`` gives every test row (sentence pairs encoded as pairs)."""
-    columns = [list(task.test[column]) for column in task.text_columns]
+                rows: Dataset, text_columns: Sequence[str], names: list[str], max_length: int,
+                batch_size: int = 64) -> np.ndarray:
+    """The arg-max class ``run`` gives each of ``rows`` (sentence pairs encoded as pairs)."""
+    columns = [list(rows[column]) for column in text_columns]
     chosen = []
     for start in range(0, len(columns[0]), batch_size):
         batch = tokenizer(*[column[start:start + batch_size] for column in columns], padding=True, truncation=True,
@@ -115,8 +129,16 @@ def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
                    batch_size=BATCH_SIZE, seq_len=SEQ_LEN, rounds=7, repeats=5)
     parent_ms, student_ms = result.rows[0].median_ms, result.rows[1].median_ms
     measured = {runtime: row.median_ms for runtime, row in zip(artifacts, result.rows[2:])}
-    shipped = min(measured, key=measured.get) if measured else None
     return {"cpu": result.cpu, "threads": result.threads, "batch_size": BATCH_SIZE, "seq_len": SEQ_LEN,
             "parent_ms": parent_ms, "student_ms": student_ms, "student_speedup": parent_ms / student_ms,
             "artifact_ms": measured, "artifact_speedup": {k: parent_ms / v for k, v in measured.items()},
-            "runtime": shipped, "table": result.table()}
+            "table": result.table()}
+
+
+def shipped_runtime(artifact_ms: dict[str, float], evaluation: dict[str, Any], min_agreement: float) -> str | None:
+    """The runtime to ship: the fastest artifact agreeing with the student on at least ``min_agreement`` of the
+    development rows; if none does, the most agreeing (``None`` without artifacts)."""
+    agreeing = [runtime for runtime in artifact_ms if evaluation[runtime]["dev_agreement"] >= min_agreement]
+    if agreeing:
+        return min(agreeing, key=artifact_ms.get)
+    return max(artifact_ms, key=lambda runtime: evaluation[runtime]["dev_agreement"], default=None)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +41,8 @@ class StageRecord:
     fingerprint: str
     outputs: dict[str, Any]
     finished_at: str
+    #: Wall time of the attempt that finished the stage (a resumed stage: only its last part).
+    seconds: float | None = None
 
 
 def fingerprint(settings: Mapping[str, Any], upstream: Sequence[str] = ()) -> str:
@@ -93,8 +96,10 @@ class StageLedger:
         atomic_write(marker, json.dumps({"stage": name, "fingerprint": key}))
         self.records.pop(name, None)
         self._save()
+        started = time.perf_counter()
         outputs = stage(stage_dir)
-        record = StageRecord(name, key, dict(outputs), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        record = StageRecord(name, key, dict(outputs), datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             round(time.perf_counter() - started, 1))
         self.records[name] = record
         self._save()
         return record

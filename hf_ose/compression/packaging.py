@@ -12,6 +12,7 @@ from transformers import AutoConfig
 from ..front import ParetoFront
 from ..io import atomic_write
 from ..publish.card import CardInputs, LatencyRow, LatencySetup, ModelSize, Score, write_card
+from .delivery import shipped_runtime
 from .settings import CompressSettings
 
 REPORT_NAME = "compress_report.json"
@@ -41,7 +42,7 @@ def package_stage(settings: CompressSettings, out: Path, stages: dict[str, dict[
 
 def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     bench, evaluation, pick = stages["bench"], stages["evaluate"], stages["pick"]
-    shipped = bench["runtime"]
+    shipped = shipped_runtime(bench["artifact_ms"], evaluation, settings.min_agreement)
     return {
         "task": settings.task, "architecture": pick["architecture"], "params": stages["student"]["params"],
         "cpu": bench["cpu"], "threads": bench["threads"], "batch_size": bench["batch_size"],
@@ -51,7 +52,9 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "teacher_accuracy": evaluation["teacher_accuracy"], "student_accuracy": evaluation["student_accuracy"],
         "artifact_accuracy": {k: evaluation[k]["accuracy"] for k in bench["artifact_ms"]},
         "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
-        "test_rows": evaluation["rows"],
+        "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
+        "min_agreement": settings.min_agreement, "test_rows": evaluation["rows"],
+        "test_rows_left_out": evaluation["left_out"],
     }
 
 

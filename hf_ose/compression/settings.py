@@ -28,7 +28,10 @@ class CompressSettings:
     counting: in README's inheritance benchmark it ordered similar-size students as well as either measured
     surrogate, at no cost); ``train_rows``: a cap on the training rows every fine-tune reads (``None``: all);
     ``runtime``: the int8 runtime of the artifact (``None``: the fastest of :data:`INT8_RUNTIMES` measured on
-    this CPU)."""
+    this CPU); ``checkpoint_steps``: how often the teacher and Agora fine-tunings save a checkpoint that a killed
+    run resumes from (it changes no result, so no stage re-runs for it); ``min_agreement``: the artifact shipped
+    is the fastest agreeing with the student in PyTorch on at least this share of development predictions (if
+    none does, the most agreeing)."""
 
     parent: str
     task: str
@@ -51,6 +54,8 @@ class CompressSettings:
     runtime: str | None = None
     seed: int = 0
     threads: int | None = None
+    checkpoint_steps: int = 100
+    min_agreement: float = 0.99
 
     def __post_init__(self) -> None:
         if self.error != "prior":
@@ -59,12 +64,15 @@ class CompressSettings:
         if self.runtime is not None and self.runtime not in INT8_RUNTIMES:
             raise CompressSettingsError(f"runtime={self.runtime!r}: choose one of {', '.join(INT8_RUNTIMES)}, "
                                         "or leave it out to take the fastest on this CPU.")
-        for name in ("latency_samples", "distill_steps", "agora_rounds", "samples_per_mistake", "max_length"):
+        for name in ("latency_samples", "distill_steps", "agora_rounds", "samples_per_mistake", "max_length",
+                     "checkpoint_steps"):
             if getattr(self, name) < 1:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give 1 or more.")
         for name in ("teacher_epochs", "student_epochs", "learning_rate"):
             if not getattr(self, name) > 0:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give a positive number.")
+        if not 0 < self.min_agreement <= 1:
+            raise CompressSettingsError(f"min_agreement={self.min_agreement}: give a share of predictions in (0, 1].")
         if self.train_rows is not None and self.train_rows < 8:
             raise CompressSettingsError(f"train_rows={self.train_rows}: give at least 8 rows, or None for all.")
 

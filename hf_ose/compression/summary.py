@@ -10,8 +10,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     """``summary`` (``compress_report.json``'s) as a terminal table."""
     parent_ms = summary["parent_ms"]
     teacher = summary["teacher_accuracy"]
+    left_out = summary.get("test_rows_left_out", 0)
+    repeated = f" ({left_out} repeating a development row left out)" if left_out else ""
     lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
-             f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}",
+             f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}{repeated}",
              f"{'model':<34}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}{'agreement':>11}",
              f"{'parent / teacher (PyTorch fp32)':<34}{parent_ms:>11.2f}{1.0:>10.2f}x{teacher:>10.2%}{1.0:>12.1%}{'':>11}",
              f"{'student ' + summary['architecture'] + ' (PyTorch fp32)':<34}{summary['student_ms']:>11.2f}"
@@ -22,6 +24,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         marker = " *" if runtime == summary["runtime"] else ""
         lines.append(f"{'student ' + runtime + marker:<34}{ms:>11.2f}{parent_ms / ms:>10.2f}x{accuracy:>10.2%}"
                      f"{accuracy / teacher:>12.1%}{summary['artifact_agreement'][runtime]:>11.2%}")
-    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. * the runtime shipped (the fastest); "
-                 "agreement: the artifact's test predictions equal to the student's in PyTorch.")
+    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. Agreement: the artifact's test predictions "
+                 "equal to the student's in PyTorch. * the runtime shipped: the fastest agreeing with the student on "
+                 f"at least {summary['min_agreement']:.0%} of development predictions (else the most agreeing).")
     return "\n".join(lines)
+
+
+def format_stage_times(seconds: dict[str, float | None]) -> str:
+    """One line: the wall time of each stage's finishing attempt (stages reused from an earlier run included)."""
+    times = ", ".join(f"{name} {'?' if value is None else f'{value:.0f} s'}" for name, value in seconds.items())
+    known = [value for value in seconds.values() if value is not None]
+    return f"Stage wall times: {times}; {sum(known) / 60:.1f} min in all."

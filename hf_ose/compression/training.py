@@ -5,12 +5,14 @@ and returns the JSON outputs the ledger records (paths relative to the run folde
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                           TrainingArguments)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..agora.arguments import AgoraArguments
 from ..agora.command import accuracy_metric
@@ -40,9 +42,10 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) ->
         tokenizer.save_pretrained(folder / "model")
         return {"model": f"{folder.name}/model", "given": True}
     args = AgoraArguments(output_dir=str(folder / "model"), num_train_epochs=settings.teacher_epochs,
-                          learning_rate=5e-5, per_device_train_batch_size=32, save_strategy="no",
-                          seed=settings.seed, agora_max_length=settings.max_length, **_COMMON)
+                          learning_rate=5e-5, per_device_train_batch_size=32, seed=settings.seed,
+                          agora_max_length=settings.max_length, **_checkpoints(settings), **_COMMON)
     train_teacher(settings.parent, task, folder / "model", args=args, resume=True)
+    _remove_checkpoints(folder / "model")
     report = AgoraReport.load(folder / "model" / "agora_report.json")
     return {"model": f"{folder.name}/model", "given": False, "dev_accuracy": report.dev_score}
 
@@ -103,16 +106,16 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
     tokenizer = AutoTokenizer.from_pretrained(student_dir)
     args = AgoraArguments(
         output_dir=str(folder / "model"), num_train_epochs=settings.student_epochs,
-        learning_rate=settings.learning_rate, per_device_train_batch_size=32, save_strategy="no",
-        seed=settings.seed, metric_for_best_model="accuracy", agora_max_length=settings.max_length,
+        learning_rate=settings.learning_rate, per_device_train_batch_size=32, seed=settings.seed, metric_for_best_model="accuracy", agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
-        distill=True, **_COMMON,
+        distill=True, **_checkpoints(settings), **_COMMON,
     )
     trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
                            processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,
                            test_dataset=task.test)
     trainer.train(resume_from_checkpoint=True)  # reuses the setting runs a killed stage finished
+    _remove_checkpoints(folder / "model")
     report = trainer.agora_report
     return {"model": f"{folder.name}/model", "report": f"{folder.name}/model/agora_report.json",
             "dev_accuracy": report.dev_score, "test_accuracy": report.test_accuracy, "rounds": len(report.rounds),
@@ -123,6 +126,18 @@ def _relation_heads(student: Any, teacher: Any) -> int:
     """Relation heads for the distillation loss: the most, up to 12, that divide both hidden sizes."""
     common = math.gcd(int(student.hidden_size), int(teacher.hidden_size))
     return max(heads for heads in range(1, 13) if common % heads == 0)
+
+
+def _checkpoints(settings: CompressSettings) -> dict[str, Any]:
+    """A checkpoint every ``checkpoint_steps`` steps, so that a killed stage resumes from it (removed when the
+    stage finishes: its setting runs' records replace them)."""
+    return {"save_strategy": "steps", "save_steps": settings.checkpoint_steps}
+
+
+def _remove_checkpoints(output_dir: Path) -> None:
+    """Remove the Trainer checkpoints of AgoraTrainer's setting runs under ``output_dir``."""
+    for checkpoint in (output_dir / "agora").glob(f"round-*/setting-*/{PREFIX_CHECKPOINT_DIR}-*"):
+        shutil.rmtree(checkpoint)
 
 
 def _has_checkpoint(folder: Path) -> bool:

@@ -20,7 +20,12 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     command.add_argument("model", help="a local model folder (config.json, weights and tokenizer)")
     command.add_argument("--backend", required=True, help=f"export backend: {', '.join(KNOWN_EXTERNAL)}")
-    command.add_argument("--int8", action="store_true", help="int8 instead of fp32")
+    precision = command.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_const", const="int8", dest="precision",
+                           help="int8 instead of fp32 (the same as --precision int8)")
+    precision.add_argument("--precision", choices=("fp32", "int8", "int8-static"),
+                           help="fp32 (default); int8 (ONNX: dynamic, OpenVINO: NNCF); int8-static (ONNX only: "
+                                "static QDQ int8 calibrated on --calibration)")
     command.add_argument("--calibration", metavar="TEXTS",
                          help="real text (.txt/.tsv/.csv/.jsonl file) for parity and int8 calibration "
                               "(default: a few built-in sentences)")
@@ -37,7 +42,7 @@ def run_export(args: argparse.Namespace) -> int:
         if not Path(args.calibration).is_file():
             raise ExportError(f"--calibration {args.calibration}: no such file; pass a .txt/.tsv/.csv/.jsonl file.")
         calibration = load_texts(Path(args.calibration), column=args.text_column)
-    report = export(args.model, args.out, backend=args.backend, precision="int8" if args.int8 else "fp32",
+    report = export(args.model, args.out, backend=args.backend, precision=args.precision or "fp32",
                     calibration=calibration, overwrite=args.overwrite)
     parity = report.parity
     figures = [f"max abs difference {parity.max_abs_diff:.3g}"]

@@ -8,6 +8,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import transformers
@@ -18,6 +19,7 @@ from ..parent import load_parent_model
 from .backend import ExportBackend, get_export_backend
 from .errors import ExportError, ParityError
 from .parity import ParityResult, Tolerance, check_parity
+from .texts import Text, clean_texts
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -46,18 +48,19 @@ class ExportReport:
 
 
 def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path, *, backend: str,
-           precision: str = "fp32", calibration: list[str] | None = None,
+           precision: str = "fp32", calibration: Sequence[Text] | None = None,
            tokenizer: PreTrainedTokenizerBase | None = None, overwrite: bool = False,
            tolerance: Tolerance | None = None) -> ExportReport:
     """Export a sequence classifier or feature extractor with ``backend`` at ``precision``, check it against
-    PyTorch (calibration texts, else a default few sentences; right and left padding), and keep it only if it
-    is within ``tolerance`` (default :data:`~hf_ose.export.parity.TOLERANCES`). Writes the artifact, config.json,
-    the tokenizer files and ``export_report.json`` into ``out_dir``."""
+    PyTorch (calibration texts, or (first, second) sentence pairs for a pair model, else a default few
+    sentences; right and left padding), and keep it only if it is within ``tolerance`` (default
+    :data:`~hf_ose.export.parity.TOLERANCES`). Writes the artifact, config.json, the tokenizer files and
+    ``export_report.json`` into ``out_dir``."""
     chosen = get_export_backend(backend)
     if precision not in chosen.precisions:
         raise ExportError(f"The {backend!r} backend exports {list(chosen.precisions)}, not {precision!r}.")
     if calibration is not None:
-        calibration = [text.strip() for text in calibration if text and text.strip()]
+        calibration = clean_texts(calibration)
         if not calibration:
             raise ExportError("The calibration text is empty: pass non-empty sentences, or none for the defaults.")
     model = load_parent_model(model_dir_or_model).eval()
@@ -103,7 +106,7 @@ def input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> l
 
 
 def _export_checked(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
-                    precision: str, task: str, texts: list[str] | None,
+                    precision: str, task: str, texts: list[Text] | None,
                     tolerance: Tolerance | None) -> tuple[list[Path], ParityResult]:
     """The artifact exported into a scratch folder inside ``out`` and checked there; its files move into ``out``
     only when it passes, so a refused artifact leaves ``out`` (an earlier export included) as it was."""

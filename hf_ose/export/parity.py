@@ -7,6 +7,7 @@ similarity between a token's two vectors. Tolerances per precision are the :data
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import torch
 
 from .backend import Session
 from .errors import ParityError
+from .texts import Text, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -96,14 +98,14 @@ class ParityResult:
 
 
 def check_parity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, session: Session, *, precision: str,
-                 classifier: bool, input_names: list[str], texts: list[str] | None = None,
+                 classifier: bool, input_names: list[str], texts: Sequence[Text] | None = None,
                  tolerance: Tolerance | None = None) -> ParityResult:
     """Compare ``session`` with ``model`` on ``texts`` (default :data:`DEFAULT_TEXTS`) padded right and left."""
     texts = list(texts or DEFAULT_TEXTS)[:MAX_TEXTS]
     diffs, agreements, cosines = [], [], []
     for side in ("right", "left"):
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=MAX_LENGTH, padding_side=side,
-                          return_tensors="np")
+        batch = tokenize(tokenizer, texts, padding=True, truncation=True, max_length=MAX_LENGTH, padding_side=side,
+                         return_tensors="np")
         inputs = {name: np.asarray(batch[name], dtype=np.int64) for name in input_names}
         with torch.no_grad():
             reference = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})[0].float().numpy()

@@ -104,10 +104,13 @@ class LatencySettings:
         return self if self.threads is not None else replace(self, threads=torch.get_num_threads())
 
     def fingerprint(self) -> dict[str, Any]:
-        """Everything a latency figure depends on, for cache keys: the measurement settings (resolved), CPU
-        and torch version."""
+        """Everything a latency figure depends on, for cache keys: the measurement settings (resolved), CPU,
+        torch version and the runtime's own package versions (if it has any)."""
         settings = asdict(self.resolved())
-        return {**{k: settings[k] for k in MEASUREMENT_FIELDS}, "cpu": cpu_description(), "torch": torch.__version__}
+        fingerprint = {**{k: settings[k] for k in MEASUREMENT_FIELDS}, "cpu": cpu_description(),
+                       "torch": torch.__version__}
+        versions = get_runtime(self.runtime).versions()
+        return {**fingerprint, "runtime_versions": versions} if versions else fingerprint
 
     def memory_budget_bytes(self) -> int:
         """The most memory one measured model may take, in bytes."""

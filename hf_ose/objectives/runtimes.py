@@ -50,6 +50,10 @@ class LatencyRuntime(ABC):
         """Whether the packages this runtime needs are importable."""
         return True
 
+    def versions(self) -> dict[str, str]:
+        """Versions of the packages beyond torch that this runtime's timings depend on (cache keys cover them)."""
+        return {}
+
     @abstractmethod
     def session(
         self, config: PretrainedConfig, settings: LatencySettings
