@@ -19,10 +19,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 
 from hf_ose.budgets import Budget, BudgetError
 from hf_ose.compression import pipeline
-from hf_ose.compression.delivery import shipped_runtime
+from hf_ose.compression.delivery import shipped_runtime, wilson_lower_bound
 from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
+from hf_ose.compression.summary import format_summary
 from hf_ose.compression.training import pick_stage
 from hf_ose.tasks import TaskError
 
@@ -111,8 +112,8 @@ def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_do
     assert sum(p.numel() for p in model.parameters()) == summary["params"] <= 2.15e6
     assert summary["test_rows"] == 48 and set(summary["artifact_agreement"]) == set(summary["artifact_ms"])
     assert set(summary["artifact_dev_agreement"]) == set(summary["artifact_ms"]) and summary["test_rows_left_out"] == 0
-    assert summary["runtime"] == shipped_runtime(summary["artifact_ms"], {
-        runtime: {"dev_agreement": value} for runtime, value in summary["artifact_dev_agreement"].items()}, 0.99)
+    assert summary["runtime"] == shipped_runtime(summary["artifact_ms"], {"dev_rows": summary["dev_rows"], **{
+        runtime: {"dev_agreement": value} for runtime, value in summary["artifact_dev_agreement"].items()}}, 0.99)
     from huggingface_hub import ModelCard
 
     card = ModelCard.load(model_dir / "README.md")
@@ -122,11 +123,29 @@ def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_do
 
 def test_the_shipped_runtime_is_the_fastest_that_agrees_with_the_student_on_the_development_split():
     ms = {"onnxruntime-int8": 3.4, "openvino-int8": 3.6}
-    agreement = {"onnxruntime-int8": {"dev_agreement": 0.985}, "openvino-int8": {"dev_agreement": 0.996}}
-    assert shipped_runtime(ms, agreement, 0.99) == "openvino-int8"
-    assert shipped_runtime(ms, agreement, 0.98) == "onnxruntime-int8"
-    assert shipped_runtime(ms, agreement, 0.999) == "openvino-int8"  # none agrees enough: the most agreeing
-    assert shipped_runtime({}, {}, 0.99) is None
+    evaluation = {"dev_rows": 1000, "onnxruntime-int8": {"dev_agreement": 0.991},
+                  "openvino-int8": {"dev_agreement": 0.997}}
+    assert shipped_runtime(ms, evaluation, 0.99) == "openvino-int8"  # 99.1% of 1,000 rows: not surely >= 99%
+    assert shipped_runtime(ms, evaluation, 0.98) == "onnxruntime-int8"  # both agree enough: the fastest
+    assert shipped_runtime(ms, {**evaluation, "dev_rows": 100_000}, 0.99) == "onnxruntime-int8"
+    assert shipped_runtime(ms, evaluation, 0.995) == "openvino-int8"  # none agrees enough: the most agreeing
+    assert shipped_runtime({}, {"dev_rows": 10}, 0.99) is None
+    assert wilson_lower_bound(0.5, 100) == pytest.approx(0.5 - 1.645 * 0.05, abs=2e-3)
+
+
+def test_the_summary_table_marks_the_shipped_runtime_and_compares_with_parent_and_teacher():
+    summary = {"cpu": "cpu", "threads": 2, "batch_size": 1, "seq_len": 128, "test_rows": 1383, "task": "rte",
+               "test_rows_left_out": 1, "parent_ms": 20.0, "teacher_accuracy": 0.6, "architecture": "D=3 A=12",
+               "student_ms": 8.0, "student_accuracy": 0.57, "runtime": "openvino-int8", "params": 16.5e6,
+               "artifact_ms": {"onnxruntime-int8": 3.2, "openvino-int8": 4.0},
+               "artifact_accuracy": {"onnxruntime-int8": 0.54, "openvino-int8": 0.57},
+               "artifact_agreement": {"onnxruntime-int8": 0.95, "openvino-int8": 0.995},
+               "min_agreement": 0.99, "dev_rows": 139}
+    lines = format_summary(summary).splitlines()
+    assert "1383 rows of rte (1 repeating a development row left out)" in lines[0]
+    assert lines[3].split() == ["student", "D=3", "A=12", "(PyTorch", "fp32)", "8.00", "2.50x", "57.00%", "95.0%"]
+    assert lines[4].split() == ["student", "onnxruntime-int8", "3.20", "6.25x", "54.00%", "90.0%", "95.00%"]
+    assert lines[5].split()[:3] == ["student", "openvino-int8", "*"] and "of 139 development predictions" in lines[6]
 
 
 def test_test_rows_repeating_a_development_row_are_left_out_with_a_warning(tiny_task, tmp_path, caplog):

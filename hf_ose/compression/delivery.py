@@ -4,6 +4,7 @@ the side-by-side latency of parent, student and artifacts, and which artifact to
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any, Callable
@@ -136,9 +137,21 @@ def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
 
 
 def shipped_runtime(artifact_ms: dict[str, float], evaluation: dict[str, Any], min_agreement: float) -> str | None:
-    """The runtime to ship: the fastest artifact agreeing with the student on at least ``min_agreement`` of the
-    development rows; if none does, the most agreeing (``None`` without artifacts)."""
-    agreeing = [runtime for runtime in artifact_ms if evaluation[runtime]["dev_agreement"] >= min_agreement]
+    """The runtime to ship: the fastest artifact whose agreement with the student on the development rows is at
+    least ``min_agreement`` with 95% confidence (the one-sided Wilson lower bound over ``evaluation["dev_rows"]``
+    rows); if none is, the most agreeing (``None`` without artifacts)."""
+    rows = evaluation["dev_rows"]
+    agreeing = [runtime for runtime in artifact_ms
+                if wilson_lower_bound(evaluation[runtime]["dev_agreement"], rows) >= min_agreement]
     if agreeing:
         return min(agreeing, key=artifact_ms.get)
     return max(artifact_ms, key=lambda runtime: evaluation[runtime]["dev_agreement"], default=None)
+
+
+def wilson_lower_bound(share: float, rows: int, z: float = 1.645) -> float:
+    """The one-sided lower confidence bound (95% for the default ``z``) of a share observed on ``rows`` rows."""
+    if rows < 1:
+        return 0.0
+    centre = share + z * z / (2 * rows)
+    spread = z * math.sqrt(share * (1 - share) / rows + z * z / (4 * rows * rows))
+    return (centre - spread) / (1 + z * z / rows)

@@ -30,8 +30,8 @@ class CompressSettings:
     ``runtime``: the int8 runtime of the artifact (``None``: the fastest of :data:`INT8_RUNTIMES` measured on
     this CPU); ``checkpoint_steps``: how often the teacher and Agora fine-tunings save a checkpoint that a killed
     run resumes from (it changes no result, so no stage re-runs for it); ``min_agreement``: the artifact shipped
-    is the fastest agreeing with the student in PyTorch on at least this share of development predictions (if
-    none does, the most agreeing)."""
+    is the fastest agreeing with the student in PyTorch on at least this share of development predictions, with
+    95% confidence (if none does, the most agreeing)."""
 
     parent: str
     task: str
