@@ -2,8 +2,8 @@
 
 Used by tests/test_compress.py: ``python compress_run_script.py PARENT TASK OUT [search|finetune|export]``.
 The kill comes right after the stage has made real progress (a measured latency stored in the search cache,
-the first Agora setting run recorded and the second one checkpointed, the first int8 artifact kept), as a killed
-user run would leave it. Every resume of a setting run from a checkpoint is printed (``RESUMED <checkpoint>``).
+the first Agora setting run recorded and the second one killed while saving its second checkpoint, the first
+int8 artifact kept), as a killed user run would leave it. Every resume of a setting run from a checkpoint is printed (``RESUMED <checkpoint>``).
 """
 
 from __future__ import annotations
@@ -35,19 +35,19 @@ def kill_after(owner: object, name: str, calls: int, only_in: str | None = None)
     setattr(owner, name, wrapped)
 
 
-def kill_at_checkpoint(run_folder: str) -> None:
-    """SIGKILL the process once a Trainer has saved a checkpoint of the run in a folder ending in ``run_folder``."""
-    from transformers import Trainer
+def kill_while_saving(checkpoint: str) -> None:
+    """SIGKILL the process while a Trainer saves ``checkpoint`` (a path ending), after its weights and optimizer
+    and before its trainer state: the partial checkpoint a kill during saving leaves."""
+    from transformers import TrainerState
 
-    original = Trainer._save_checkpoint
+    original = TrainerState.save_to_json
 
-    def wrapped(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        if self.args.output_dir.endswith(run_folder):
+    def wrapped(self, json_path):
+        if os.path.dirname(json_path).endswith(checkpoint):
             os.kill(os.getpid(), signal.SIGKILL)
-        return result
+        return original(self, json_path)
 
-    Trainer._save_checkpoint = wrapped
+    TrainerState.save_to_json = wrapped
 
 
 def report_resumes() -> None:
@@ -69,8 +69,8 @@ def main(parent: str, task: str, out: str, kill_at: str | None = None) -> None:
     if kill_at == "search":
         from hf_ose.search.cache import ScoreCache
         kill_after(ScoreCache, "put", 3)
-    elif kill_at == "finetune":  # the first setting run finished, the second one checkpointed
-        kill_at_checkpoint(os.path.join("finetune", "model", "agora", "round-0", "setting-1"))
+    elif kill_at == "finetune":  # the first setting run finished, the second checkpointed once, then killed saving
+        kill_while_saving(os.path.join("finetune", "model", "agora", "round-0", "setting-1", "checkpoint-2"))
     elif kill_at == "export":
         from hf_ose.compression import delivery
         kill_after(delivery, "export", 1)

@@ -82,7 +82,8 @@ def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_do
     first_run_written = first_run.stat().st_mtime_ns
 
     interrupted = out / "finetune" / "model" / "agora" / "round-0" / "setting-1"
-    assert [path.name for path in interrupted.glob("checkpoint-*")] == ["checkpoint-1"]
+    assert sorted(path.name for path in interrupted.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert not (interrupted / "checkpoint-2" / "trainer_state.json").exists()  # killed while saving it
 
     killed = _run(tiny_parent, tiny_task, out, "export")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from datasets import Dataset
 from torch import nn
-from transformers.trainer_utils import TrainOutput, get_last_checkpoint
+from transformers.trainer_utils import TrainOutput
 
 from ..io import atomic_write
 
@@ -63,8 +63,3 @@ def load_run(folder: Path, key: str, model: nn.Module) -> FinishedRun | None:
     model.load_state_dict(torch.load(folder / RUN_WEIGHTS, map_location="cpu", weights_only=True))
     output = TrainOutput(record["global_step"], record["training_loss"], record["metrics"])
     return FinishedRun(float(record["score"]), np.asarray(record["predicted"], dtype=np.int64), output)
-
-
-def last_checkpoint(folder: Path) -> str | None:
-    """The run's last Trainer checkpoint in ``folder``, if it wrote one."""
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None

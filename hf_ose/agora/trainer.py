@@ -17,12 +17,13 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase, Trainer
 from transformers.trainer_utils import TrainOutput
 
+from ..checkpoints import last_complete_checkpoint
 from ..io import atomic_write, ensure_writable_folder
 from .arguments import AgoraArguments
 from .interfaces import AgoraError, Labeller, Point, Sampler
 from .lora import save_for_transformers
 from .report import AgoraReport, AgoraRound
-from .resume import FinishedRun, last_checkpoint, load_run, run_key, save_run
+from .resume import FinishedRun, load_run, run_key, save_run
 from .rows import LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split, text_columns
 from .runs import RunTrainer, predicted_labels
 
@@ -157,7 +158,7 @@ class AgoraTrainer(Trainer):
             if finished is not None:
                 return _Run(setting, finished.score, finished.predicted, model, finished.output, round_index)
         trainer = self._run_trainer(self._initial_copy(), self.args.for_run(setting, str(folder)), train_set, dev_set)
-        output = trainer.train(resume_from_checkpoint=last_checkpoint(folder) if self._resume else None)
+        output = trainer.train(resume_from_checkpoint=last_complete_checkpoint(folder) if self._resume else None)
         prediction = trainer.predict(dev_set, metric_key_prefix="eval")
         trainer.log(dict(prediction.metrics))
         metric, _ = self._metric()

@@ -18,6 +18,7 @@ from ..agora.arguments import AgoraArguments
 from ..agora.command import accuracy_metric
 from ..agora.report import AgoraReport
 from ..agora.trainer import AgoraTrainer
+from ..checkpoints import last_complete_checkpoint
 from ..distillation import DistillationLoss, DistillationTrainer
 from ..extractor import Objectives, OSEExtractor
 from ..front import ParetoFront
@@ -90,7 +91,7 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
     trainer = DistillationTrainer(model=student, args=args, teacher=teacher, train_dataset=encoded,
                                   data_collator=DataCollatorWithPadding(tokenizer),
                                   loss=DistillationLoss(relation_heads=_relation_heads(student.config, teacher.config)))
-    output = trainer.train(resume_from_checkpoint=_has_checkpoint(checkpoints))
+    output = trainer.train(resume_from_checkpoint=last_complete_checkpoint(checkpoints))
     student.save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
     return {"model": f"{folder.name}/model", "distill_loss": output.training_loss,
@@ -138,7 +139,3 @@ def _remove_checkpoints(output_dir: Path) -> None:
     """Remove the Trainer checkpoints of AgoraTrainer's setting runs under ``output_dir``."""
     for checkpoint in (output_dir / "agora").glob(f"round-*/setting-*/{PREFIX_CHECKPOINT_DIR}-*"):
         shutil.rmtree(checkpoint)
-
-
-def _has_checkpoint(folder: Path) -> bool:
-    return folder.is_dir() and any(path.name.startswith("checkpoint-") for path in folder.iterdir())
