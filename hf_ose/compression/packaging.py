@@ -54,7 +54,7 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
         "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
         "min_agreement": settings.min_agreement, "dev_rows": evaluation["dev_rows"], "test_rows": evaluation["rows"],
-        "test_rows_left_out": evaluation["left_out"],
+        "test_rows_left_out": evaluation["left_out"], "artifacts_refused": stages["export"].get("refused", {}),
     }
 
 

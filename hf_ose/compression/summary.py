@@ -28,6 +28,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                  "equal to the student's in PyTorch. * the runtime shipped: the fastest agreeing with the student on "
                  f"at least {summary['min_agreement']:.0%} of {summary['dev_rows']} development predictions with 95% "
                  "confidence (else the most agreeing).")
+    lines += [f"Not shipped, failed parity with PyTorch: {runtime} ({message})"
+              for runtime, message in summary.get("artifacts_refused", {}).items()]
     return "\n".join(lines)
 
 
