@@ -133,6 +133,8 @@ def test_the_shipped_runtime_is_the_fastest_that_agrees_with_the_student_on_the_
     assert shipped_runtime(ms, {**evaluation, "dev_rows": 100_000}, 0.99) == "onnxruntime-int8"
     assert shipped_runtime(ms, evaluation, 0.995) == "openvino-int8"  # none agrees enough: the most agreeing
     assert shipped_runtime({}, {"dev_rows": 10}, 0.99) is None
+    small = {"dev_rows": 139, "onnxruntime-int8": {"dev_agreement": 1.0}, "openvino-int8": {"dev_agreement": 1.0}}
+    assert shipped_runtime({"openvino-int8": 3.0, "onnxruntime-int8": 3.2}, small, 0.99) == "openvino-int8"
     assert wilson_lower_bound(0.5, 100) == pytest.approx(0.5 - 1.645 * 0.05, abs=2e-3)
 
 

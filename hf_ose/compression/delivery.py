@@ -154,13 +154,14 @@ def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
 def shipped_runtime(artifact_ms: dict[str, float], evaluation: dict[str, Any], min_agreement: float) -> str | None:
     """The runtime to ship: the fastest artifact whose agreement with the student on the development rows is at
     least ``min_agreement`` with 95% confidence (the one-sided Wilson lower bound over ``evaluation["dev_rows"]``
-    rows); if none is, the most agreeing (``None`` without artifacts)."""
+    rows); if none is, the most agreeing, the fastest of equals (``None`` without artifacts)."""
     rows = evaluation["dev_rows"]
     agreeing = [runtime for runtime in artifact_ms
                 if wilson_lower_bound(evaluation[runtime]["dev_agreement"], rows) >= min_agreement]
     if agreeing:
         return min(agreeing, key=artifact_ms.get)
-    return max(artifact_ms, key=lambda runtime: evaluation[runtime]["dev_agreement"], default=None)
+    return max(artifact_ms, key=lambda runtime: (evaluation[runtime]["dev_agreement"], -artifact_ms[runtime]),
+               default=None)
 
 
 def wilson_lower_bound(share: float, rows: int, z: float = 1.645) -> float:
