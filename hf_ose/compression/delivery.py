@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
