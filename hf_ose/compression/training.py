@@ -107,7 +107,8 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
     tokenizer = AutoTokenizer.from_pretrained(student_dir)
     args = AgoraArguments(
         output_dir=str(folder / "model"), num_train_epochs=settings.student_epochs,
-        learning_rate=settings.learning_rate, per_device_train_batch_size=32, seed=settings.seed, metric_for_best_model="accuracy", agora_max_length=settings.max_length,
+        learning_rate=settings.learning_rate, per_device_train_batch_size=32, seed=settings.seed,
+        metric_for_best_model="accuracy", agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
         distill=True, **_checkpoints(settings), **_COMMON,
