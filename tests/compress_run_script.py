@@ -3,7 +3,8 @@
 Used by tests/test_compress.py: ``python compress_run_script.py PARENT TASK OUT [search|finetune|export]``.
 The kill comes right after the stage has made real progress (a measured latency stored in the search cache,
 the first Agora setting run recorded and the second one killed while saving its second checkpoint, the first
-int8 artifact kept), as a killed user run would leave it. Every resume of a setting run from a checkpoint is printed (``RESUMED <checkpoint>``).
+int8 artifact kept), as a killed user run would leave it. Every resume of a setting run from a checkpoint is
+printed (``RESUMED <checkpoint>``).
 """
 
 from __future__ import annotations

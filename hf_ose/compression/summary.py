@@ -20,7 +20,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     repeated = f" ({left_out} repeating a development row left out)" if left_out else ""
     lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
              f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}{repeated}",
-             f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}{'agreement':>11}"]
+             f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}"
+             f"{'agreement':>11}"]
     for name, ms, accuracy, agreement in rows:
         lines.append(f"{name:<{width}}{ms:>11.2f}{parent_ms / ms:>10.2f}x{accuracy:>10.2%}{accuracy / teacher:>12.1%}"
                      f"{'' if agreement is None else f'{agreement:.2%}':>11}")
