@@ -211,6 +211,7 @@ def test_a_budget_no_point_meets_names_the_closest_point(tmp_path):
     ({"agora_rounds": 0}, "agora_rounds=0"),
     ({"min_agreement": 1.5}, r"min_agreement=1.5: give a share"),
     ({"checkpoint_steps": 0}, "checkpoint_steps=0"),
+    ({"agreement_rows": 0}, "agreement_rows=0"),
 ])
 def test_malformed_settings_are_refused_naming_the_fix(options, message):
     with pytest.raises(CompressSettingsError, match=message):

@@ -30,8 +30,6 @@ logger = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {"onnxruntime-int8": "onnx", "openvino-int8": "openvino"}
 #: Latency is measured as the issue and the card state it: batch 1, sequence 128.
 BATCH_SIZE, SEQ_LEN = 1, 128
-#: Development rows on which each artifact's agreement with the student is measured (the shipped runtime's basis).
-DEV_ROWS = 1000
 
 
 def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
@@ -88,12 +86,13 @@ def _installed(runtime: str) -> bool:
 def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, model_dir: Path,
                    artifacts: dict[str, Path], left_out: int = 0) -> dict[str, Any]:
     """Test accuracy of the teacher and the student in PyTorch and of each artifact, and each artifact's
-    agreement with the student's predictions on every test row and on up to :data:`DEV_ROWS` development rows
+    agreement with the student's predictions on every test row and on up to ``settings.agreement_rows``
+    development rows
     (the shipped runtime is chosen on the latter; the test split only scores). ``left_out``: test rows dropped
     for repeating a development row, recorded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     labels = np.asarray(task.test["label"])
-    dev = task.validation.select(range(min(DEV_ROWS, len(task.validation))))
+    dev = task.validation.select(range(min(settings.agreement_rows, len(task.validation))))
     teacher_run, teacher_names = _pytorch(teacher_dir, tokenizer)
     teacher = predictions(teacher_run, tokenizer, task.test, task.text_columns, teacher_names, settings.max_length)
     student_run, names = _pytorch(model_dir, tokenizer)

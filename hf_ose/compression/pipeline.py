@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..tasks import Task, load_task
-from .delivery import DEV_ROWS, bench_stage, evaluate_stage, export_stage
+from .delivery import bench_stage, evaluate_stage, export_stage
 from .ledger import StageLedger, StageRecord
 from .packaging import package_stage
 from .settings import CompressSettings
@@ -48,10 +48,9 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     ledger = StageLedger(out, {"parent": settings.parent, "task": settings.task}, overwrite=overwrite)
     done: dict[str, StageRecord] = {}
 
-    def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], stage: Any,
-            constants: dict[str, Any] | None = None) -> dict[str, Any]:
-        done[name] = ledger.run(name, {**settings.settings_for(*options), **(constants or {})},
-                                [done[u].fingerprint for u in upstream], stage)
+    def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], stage: Any) -> dict[str, Any]:
+        done[name] = ledger.run(name, settings.settings_for(*options), [done[u].fingerprint for u in upstream],
+                                stage)
         return done[name].outputs
 
     teacher = run("teacher", ("parent", "teacher", "train_rows", "max_length", "teacher_epochs", "seed"), (),
@@ -67,9 +66,9 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     exported = run("export", ("runtime",), ("finetune",),
                    lambda folder: export_stage(settings, task, out / tuned["model"], folder))
     artifacts = {runtime: out / entry["folder"] for runtime, entry in exported["artifacts"].items()}
-    run("evaluate", ("max_length",), ("export",),
+    run("evaluate", ("max_length", "agreement_rows"), ("export",),
         lambda folder: evaluate_stage(settings, task, out / teacher["model"], out / tuned["model"], artifacts,
-                                      left_out), {"dev_rows": DEV_ROWS})
+                                      left_out))
     run("bench", ("threads",), ("export",),
         lambda folder: bench_stage(settings, out / teacher["model"], out / tuned["model"], artifacts))
     run("package", ("min_agreement",), ("evaluate", "bench"),

@@ -31,7 +31,7 @@ class CompressSettings:
     this CPU); ``checkpoint_steps``: how often the teacher and Agora fine-tunings save a checkpoint that a killed
     run resumes from (it changes no result, so no stage re-runs for it); ``min_agreement``: the artifact shipped
     is the fastest agreeing with the student in PyTorch on at least this share of development predictions, with
-    95% confidence (if none does, the most agreeing)."""
+    95% confidence, measured on the first ``agreement_rows`` development rows (if none does, the most agreeing)."""
 
     parent: str
     task: str
@@ -56,6 +56,7 @@ class CompressSettings:
     threads: int | None = None
     checkpoint_steps: int = 100
     min_agreement: float = 0.99
+    agreement_rows: int = 1000
 
     def __post_init__(self) -> None:
         if self.error != "prior":
@@ -65,7 +66,7 @@ class CompressSettings:
             raise CompressSettingsError(f"runtime={self.runtime!r}: choose one of {', '.join(INT8_RUNTIMES)}, "
                                         "or leave it out to take the fastest on this CPU.")
         for name in ("latency_samples", "distill_steps", "agora_rounds", "samples_per_mistake", "max_length",
-                     "checkpoint_steps"):
+                     "checkpoint_steps", "agreement_rows"):
             if getattr(self, name) < 1:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give 1 or more.")
         for name in ("teacher_epochs", "student_epochs", "learning_rate"):
