@@ -37,6 +37,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from hf_ose import Architecture, get_adapter
 from hf_ose.agora.command import FinetuneOptions, SeedRun, load_teacher, train_student
+from hf_ose.export import measure_models
 from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model, save_student
 from hf_ose.io import atomic_write
@@ -81,21 +82,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 # ---- the student ------------------------------------------------------------------------------------------
-def median_latency_ms(models: dict[str, torch.nn.Module], inputs: dict[str, torch.Tensor],
-                      rounds: int) -> dict[str, float]:
-    """Median forward time of each model, timed in alternation so both see the same machine state."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for model in models.values():
-            model.eval()(**inputs)
-        for _ in range(rounds):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(**inputs)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def choose_student(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fixed: str | None,
                    rounds: int) -> dict[str, Any]:
     """The first candidate with at most half the parent's non-embedding parameters and at least 2x the parent's
@@ -107,7 +93,9 @@ def choose_student(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     for text in ([fixed] if fixed else CANDIDATES):
         config = adapter.write(parent.config, Architecture(*(int(v) for v in text.split("-"))))
         params = measure_static_cost(config, 1, 128).effective_params
-        latency = median_latency_ms({"parent": parent, "student": AutoModel.from_config(config)}, inputs, rounds)
+        timed = measure_models({"parent": parent, "student": AutoModel.from_config(config)}, inputs, rounds=rounds,
+                               repeats=1)
+        latency = {row.label: row.median_ms for row in timed.rows}
         speedup = latency["parent"] / latency["student"]
         within = 2 * params <= parent_params and speedup >= 2.0
         figures = {"architecture": text, "non_embedding_params": params, "parent_non_embedding_params": parent_params,

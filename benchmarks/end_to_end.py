@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -23,24 +22,10 @@ from hf_ose.cli import main as hf_ose_cli
 from hf_ose.data import load_texts
 from hf_ose.distillation import DistillationTrainer, distillation_dataset
 from hf_ose.hardware import cpu_description
+from hf_ose.export import measure_models
 from hf_ose.inheritance import extract_model
-from hf_ose.torch_context import Batch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
-
-
-def side_by_side(models: dict[str, torch.nn.Module], inputs: Batch, rounds: int = 15) -> dict[str, float]:
-    """Median latency (ms) of each model, timed in alternation so both see the same machine state."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for model in models.values():
-            model.eval()(**inputs)
-        for _ in range(rounds):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(**inputs)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -85,7 +70,8 @@ def main() -> None:
 
     inputs = tokenizer(texts[:1], padding="max_length", max_length=128, return_tensors="pt")
     inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    latency = side_by_side({"parent": parent, "student": reloaded}, inputs)
+    timed = measure_models({"parent": parent, "student": reloaded}, inputs, rounds=15, repeats=1)
+    latency = {row.label: row.median_ms for row in timed.rows}
     total = time.perf_counter() - started
     record = front.record
     print(f"\nhf-ose extract: {search_seconds / 60:.1f} min ({record.evaluations} surrogate evaluations, "

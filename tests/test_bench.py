@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hf_ose.cli import main
-from hf_ose.export import BackendNotAvailableError, BenchError, BenchTarget, bench, export, measure
+from hf_ose.export import BackendNotAvailableError, BenchError, BenchTarget, bench, export, measure, measure_models
 from hf_ose.export.bench import ARTIFACT_FILES, fixed_inputs, open_targets
 
 pytest.importorskip("onnxruntime", reason="pip install 'hf-ose[onnx]'")
@@ -87,6 +87,28 @@ def test_rounds_alternate_round_robin_after_a_warm_up_of_each_entry():
     result = measure(targets, threads=1, batch_size=1, seq_len=8, warmup=1, rounds=3, repeats=2)
     assert "".join(calls) == "abc" + "aabbcc" + "bbccaa" + "ccaabb"
     assert [len(row.times_ms) for row in result.rows] == [6, 6, 6]
+
+
+def test_in_memory_models_run_on_the_given_inputs_labelled_by_their_keys():
+    seen: dict[str, list[tuple[int, ...]]] = {"parent": [], "student": []}
+
+    class Recorder(torch.nn.Module):
+        def __init__(self, name: str):
+            super().__init__()
+            self.name = name
+
+        def forward(self, input_ids, attention_mask):
+            seen[self.name].append(tuple(input_ids.shape))
+            return input_ids.sum() + attention_mask.sum()
+
+    inputs = {"input_ids": torch.ones(2, 7, dtype=torch.long), "attention_mask": torch.ones(2, 7, dtype=torch.long)}
+    result = measure_models({"parent": Recorder("parent"), "student": Recorder("student")}, inputs, threads=1,
+                            warmup=1, rounds=2, repeats=3)
+    assert [row.label for row in result.rows] == ["parent", "student"]
+    assert (result.batch_size, result.seq_len, result.threads) == (2, 7, 1)
+    assert seen == {"parent": [(2, 7)] * 7, "student": [(2, 7)] * 7}
+    with pytest.raises(BenchError, match="batch x sequence"):
+        measure_models({"parent": Recorder("parent")}, {"input_ids": torch.ones(7, dtype=torch.long)})
 
 
 def test_the_cli_prints_ratios_against_the_first_and_writes_every_field(tiny_classifier_dir, artifacts_dir, tmp_path, capsys):

@@ -7,7 +7,7 @@ core never imports them.
 from .backend import (
     ENTRY_POINT_GROUP, ExportBackend, Session, export_backend_names, get_export_backend, register_export_backend,
 )
-from .bench import BenchError, BenchResult, BenchRow, BenchTarget, bench, measure
+from .bench import BenchError, BenchResult, BenchRow, BenchTarget, bench, measure, measure_models
 from .core import REPORT_NAME, ExportReport, export, input_names, task_of
 from .errors import BackendNotAvailableError, ExportError, ParityError
 from .parity import DEFAULT_TEXTS, TOLERANCES, ParityResult, Tolerance, check_parity
@@ -17,5 +17,5 @@ __all__ = [
     "ENTRY_POINT_GROUP", "ExportBackend", "ExportError",
     "ExportReport", "ParityError", "ParityResult", "REPORT_NAME", "Session", "TOLERANCES", "Tolerance",
     "bench", "check_parity", "export", "export_backend_names", "get_export_backend", "input_names",
-    "measure", "register_export_backend", "task_of",
+    "measure", "measure_models", "register_export_backend", "task_of",
 ]

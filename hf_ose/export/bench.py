@@ -179,6 +179,19 @@ def measure(targets: Sequence[BenchTarget], *, threads: int, batch_size: int, se
     return BenchResult(rows, threads, batch_size, seq_len, warmup, rounds, repeats)
 
 
+def measure_models(models: dict[str, torch.nn.Module], inputs: dict[str, torch.Tensor], *,
+                   threads: int | None = None, warmup: int = 2, rounds: int = 5, repeats: int = 5) -> BenchResult:
+    """Time in-memory PyTorch models side by side on the same ``inputs`` (see :func:`measure`); rows are labelled
+    by the keys of ``models``, the first is the reference. ``threads`` defaults to torch's current count."""
+    shape = next(iter(inputs.values())).shape
+    if len(shape) != 2:
+        raise BenchError(f"inputs must be batch x sequence tensors; the first has shape {tuple(shape)}.")
+    targets = [BenchTarget(label, "pytorch", "fp32", _bound_model(model.eval(), inputs))
+               for label, model in models.items()]
+    return measure(targets, threads=threads or torch.get_num_threads(), batch_size=shape[0], seq_len=shape[1],
+                   warmup=warmup, rounds=rounds, repeats=repeats)
+
+
 def open_targets(path: str | Path, *, threads: int, batch_size: int = 1, seq_len: int = 128) -> list[BenchTarget]:
     """The entries ``path`` holds (a PyTorch model and/or every artifact in it), each opened with ``threads``
     threads and bound to fixed inputs of ``batch_size`` x ``seq_len`` tokens."""
@@ -242,11 +255,15 @@ def _pytorch_target(folder: Path, inputs: dict[str, np.ndarray]) -> BenchTarget:
     model = load_parent_model(folder).eval()
     accepted = inspect.signature(model.forward).parameters
     tensors = {name: torch.from_numpy(array) for name, array in inputs.items() if name in accepted}
-    return BenchTarget(f"{folder.name} pytorch fp32", "pytorch", "fp32", lambda: model(**tensors), str(folder))
+    return BenchTarget(f"{folder.name} pytorch fp32", "pytorch", "fp32", _bound_model(model, tensors), str(folder))
 
 
 def _bound(run: Callable[[dict[str, np.ndarray]], object], inputs: dict[str, np.ndarray]) -> Callable[[], object]:
     return lambda: run(inputs)
+
+
+def _bound_model(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> Callable[[], object]:
+    return lambda: model(**inputs)
 
 
 def _versions() -> dict[str, str]:
