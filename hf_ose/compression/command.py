@@ -36,6 +36,8 @@ def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     command.add_argument("--train-rows", type=int, default=8000,
                          help="training rows every fine-tune reads (default 8000; 0 for all)")
     command.add_argument("--seed", type=int, default=0, help="seed of every fine-tune and sample (default 0)")
+    command.add_argument("--checkpoint-steps", type=int, default=100,
+                         help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
     command.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
     command.add_argument("--push-to", metavar="REPO", help="push the model folder to this Hub repository")
     command.add_argument("--overwrite", action="store_true", help="discard another run's stages in --out")
@@ -50,7 +52,8 @@ def settings_from(args: argparse.Namespace) -> CompressSettings:
     extra: dict[str, Any] = {"budget": Budget(**limits)} if limits else {}
     return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
                             epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
-                            threads=args.threads, min_agreement=args.min_agreement, **extra)
+                            threads=args.threads, min_agreement=args.min_agreement,
+                            checkpoint_steps=args.checkpoint_steps, **extra)
 
 
 def run_compress(args: argparse.Namespace) -> int:
