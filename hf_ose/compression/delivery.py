@@ -87,9 +87,8 @@ def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, mo
                    artifacts: dict[str, Path], left_out: int = 0) -> dict[str, Any]:
     """Test accuracy of the teacher and the student in PyTorch and of each artifact, and each artifact's
     agreement with the student's predictions on every test row and on up to ``settings.agreement_rows``
-    development rows
-    (the shipped runtime is chosen on the latter; the test split only scores). ``left_out``: test rows dropped
-    for repeating a development row, recorded."""
+    development rows (the shipped runtime is chosen on the latter; the test split only scores). ``left_out``:
+    test rows dropped for repeating a development row, recorded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     labels = np.asarray(task.test["label"])
     dev = task.validation.select(range(min(settings.agreement_rows, len(task.validation))))

@@ -188,7 +188,7 @@ def measure_models(models: dict[str, torch.nn.Module], inputs: dict[str, torch.T
         raise BenchError(f"inputs must be batch x sequence tensors; the first has shape {tuple(shape)}.")
     targets = [BenchTarget(label, "pytorch", "fp32", _bound_model(model.eval(), inputs))
                for label, model in models.items()]
-    return measure(targets, threads=threads or torch.get_num_threads(), batch_size=shape[0], seq_len=shape[1],
+    return measure(targets, threads=torch.get_num_threads() if threads is None else threads, batch_size=shape[0], seq_len=shape[1],
                    warmup=warmup, rounds=rounds, repeats=repeats)
 
 
