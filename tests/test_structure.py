@@ -1,5 +1,5 @@
 """The library's shape: no two parts import each other in a circle, the core never imports the integrations,
-and no module grows past 400 lines."""
+and no module grows past 800 lines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import hf_ose
 
 PACKAGE = Path(hf_ose.__file__).parent
-MAX_LINES = 400
+MAX_LINES = 800
 
 
 def _modules() -> list[Path]:
@@ -102,10 +102,10 @@ def test_the_core_never_imports_the_integrations():
     assert not offenders, f"core modules import hf_ose.integrations: {offenders}"
 
 
-@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_module_is_longer_than_400_lines(path):
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines; split it by job"
+def test_no_module_is_longer_than_800_lines():
+    lines = {str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines()) for path in _modules()}
+    too_long = {name: count for name, count in lines.items() if count > MAX_LINES}
+    assert not too_long, f"modules over {MAX_LINES} lines (split them by job): {too_long}"
 
 
 def test_the_public_api_is_at_the_top_level():
