@@ -25,7 +25,7 @@ from .objectives.latency_rounds import CachedTimingStore
 from .parent import ParentSpec, load_parent_config
 from .record import Monotonicity, ParentSummary, ParetoPoint, ReferencePoint, SearchRecord, SearchSettings
 from .search.cache import ScoreCache, digest
-from .search.fptas import STRATEGIES, Candidate, check_epsilon
+from .search.fptas import STRATEGY_REGISTRY, Candidate, check_epsilon
 from .space import ArchitectureSpace, GridSpec
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ class OSEExtractor:
     Hub id. ``space``: ``"auto"`` (derived from the parent), ``"bort"``, a dict of parameter -> values, a
     JSON file or a :class:`~hf_ose.space.Grid`. ``epsilon`` in (0, 1]: the front's approximation factor.
     ``cache_dir``: where every scored candidate is recorded, so a killed search resumes where it stopped.
-    ``strategy``: ``"fptas"`` (the guarantee) or ``"interval"`` (the FPTAS paper's variant, no guarantee).
+    ``strategy``: ``"fptas"`` (the guarantee), ``"interval"`` (the FPTAS paper's variant, no guarantee), or
+    one added with :func:`hf_ose.search.register_strategy`.
     ``executor``: where error evaluations run (:class:`~hf_ose.executors.InProcessExecutor` by default, a
     :class:`~hf_ose.executors.LocalProcessExecutor`, or ``hf_ose.integrations.ray_executor.RayExecutor``);
     ``batch_size`` candidates are scored together (default: the executor's worker count). For a given
@@ -88,8 +89,7 @@ class OSEExtractor:
         batch_size: int | None = None,
     ) -> None:
         check_epsilon(epsilon)
-        if strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {strategy!r}; choose one of {sorted(STRATEGIES)}.")
+        STRATEGY_REGISTRY.check_name(strategy)
         self.parent = load_parent_config(parent)
         self.space = ArchitectureSpace(self.parent, space)
         self.epsilon = epsilon
@@ -136,7 +136,7 @@ class OSEExtractor:
         parent_arch = self.space.parent_architecture
 
         bar = tqdm(desc="error evaluations", disable=None if progress is None else not progress, unit="eval")
-        outcome = STRATEGIES[self.strategy](
+        outcome = STRATEGY_REGISTRY.get(self.strategy)(
             cheap.candidates, lambda ks: self._errors([archs[k] for k in ks], bar), self.epsilon,
             batch_size=self.batch_size,
         )

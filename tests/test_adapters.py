@@ -4,7 +4,7 @@ import transformers as T
 from transformers import AutoModel
 
 from hf_ose import Architecture, FamilyAdapter, get_adapter, register_family
-from hf_ose.adapters import AttentionShape, FamilyRegistrationError, registry
+from hf_ose.adapters import FAMILIES, AttentionShape, FamilyRegistrationError
 from hf_ose.errors import UnsupportedConfigError
 from hf_ose.objectives.counting import StaticCostCounter
 from hf_ose.space import ArchitectureSpace
@@ -56,7 +56,7 @@ def test_unreadable_config_names_the_fields_looked_for():
 
 
 def test_registering_a_family_makes_it_readable(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(FAMILIES, "plugins", dict(FAMILIES.plugins))
     config = T.T5Config(num_layers=3, d_model=64, num_heads=4, d_ff=128, d_kv=8)
     register_family(FamilyAdapter(name="t5-encoder", model_types=("t5",), depth="num_layers", heads="num_heads",
                                   hidden="d_model", intermediate="d_ff", head_dim="d_kv"), overwrite=True)

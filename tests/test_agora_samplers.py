@@ -14,7 +14,7 @@ from hf_ose.agora.interfaces import AgoraError, Sampler
 from hf_ose.agora.masked_lm import MaskedLMSampler
 from hf_ose.agora.neighbours import NearestNeighbourSampler
 from hf_ose.agora.points import copy_key, encoded_length
-from hf_ose.agora.samplers import SAMPLERS, TokenEditSampler, get_sampler, register_sampler
+from hf_ose.agora.samplers import SAMPLER_REGISTRY, TokenEditSampler, get_sampler, register_sampler
 
 PAIRS = [("A man is playing a guitar on the stage tonight.", "Nobody is playing music."),
          ("The cat sat on the mat.", "A cat is sitting.")]
@@ -185,7 +185,7 @@ def test_nearest_neighbours_pairs_replace_one_side_with_its_neighbour(encoder, t
 
 
 def test_registry_by_name_and_errors(tokenizer) -> None:
-    assert set(SAMPLERS) >= {"token-edits", "masked-lm", "nearest-neighbours"}
+    assert set(SAMPLER_REGISTRY.names()) >= {"token-edits", "masked-lm", "nearest-neighbours"}
     assert isinstance(get_sampler("token-edits", max_span=2), TokenEditSampler)
     ready = TokenEditSampler()
     assert get_sampler(ready) is ready
@@ -214,6 +214,6 @@ def test_registry_by_name_and_errors(tokenizer) -> None:
         with pytest.raises(AgoraError, match="already registered"):
             register_sampler(Clash)
     finally:
-        SAMPLERS.pop("test-reverse", None)
+        SAMPLER_REGISTRY.unregister("test-reverse")
     with pytest.raises(AgoraError, match="subset of"):
         TokenEditSampler(operations=("shuffle",))

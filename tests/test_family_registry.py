@@ -11,8 +11,7 @@ import transformers as T
 
 from hf_ose import (Architecture, ArchitectureSpace, FamilyAdapter, FamilyLayout, get_adapter, register_family,
                     supported_families)
-from hf_ose.adapters import AttentionShape, FamilyRegistrationError, registry
-from hf_ose.adapters.layout import BERT_LIKE
+from hf_ose.adapters import BERT_LIKE, FAMILIES, AttentionShape, FamilyRegistrationError
 from hf_ose.inheritance import UnsupportedFamilyError, extract_model
 
 from .families import INHERITABLE
@@ -27,7 +26,7 @@ ERNIE = FamilyAdapter(
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made in a test are undone after it."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(FAMILIES, "plugins", dict(FAMILIES.plugins))
 
 
 def ernie(cls: type = T.ErnieModel) -> T.PreTrainedModel:

@@ -15,6 +15,7 @@ _LAZY: dict[str, str] = {
     "task_distillation_loss": "loss",
     "merge_lora": "lora",
     "SAMPLERS": "samplers",
+    "SAMPLER_REGISTRY": "samplers",
     "TokenEditSampler": "samplers",
     "MaskedLMSampler": "samplers",
     "NearestNeighbourSampler": "samplers",
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
     from .lora import merge_lora
     from .loss import task_distillation_loss
     from .report import AgoraReport, AgoraRound
-    from .samplers import (SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler, get_sampler,
-                           register_sampler)
+    from .samplers import (SAMPLER_REGISTRY, SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
+                           get_sampler, register_sampler)
     from .teacher import train_teacher
     from .trainer import AgoraTrainer
 

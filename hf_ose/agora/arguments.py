@@ -37,7 +37,7 @@ class AgoraArguments(TrainingArguments):
     agora_samples_per_mistake: int = field(default=4, metadata={
         "help": "New points the sampler proposes near each development-set mistake."})
     agora_sampler: str = field(default="token-edits", metadata={
-        "help": "Registered sampler name (hf_ose.agora.samplers.SAMPLERS), used when no sampler= is given."})
+        "help": "Registered sampler name (hf_ose.agora.samplers.SAMPLER_REGISTRY), used when no sampler= is given."})
     agora_drop_share: float = field(default=0.5, metadata={
         "help": "Share of the remaining settings dropped after each round (rounded down, at least one)."})
     agora_max_rounds: int | None = field(default=None, metadata={

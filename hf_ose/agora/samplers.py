@@ -10,6 +10,7 @@ import inspect
 import random
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
+from ..plugins import Registry, deprecated_view
 from .interfaces import AgoraError, Point, Sampler
 from .masked_lm import MaskedLMSampler
 from .neighbours import NearestNeighbourSampler
@@ -18,7 +19,7 @@ from .points import collect, sides, token_ids, with_side
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-__all__ = ["SAMPLERS", "MaskedLMSampler", "NearestNeighbourSampler", "TokenEditSampler", "get_sampler",
+__all__ = ["SAMPLER_REGISTRY", "MaskedLMSampler", "NearestNeighbourSampler", "TokenEditSampler", "get_sampler",
            "register_sampler"]
 
 OPERATIONS = ("drop", "swap", "mask")
@@ -90,21 +91,22 @@ def _apply(op: str, ids: list[int], rng: random.Random, mask_id: int | None, max
     return ids
 
 
-#: Sampler classes by name; :func:`register_sampler` adds more.
-SAMPLERS: dict[str, type[Sampler]] = {
-    cls.name: cls for cls in (TokenEditSampler, MaskedLMSampler, NearestNeighbourSampler)
-}
+#: Sampler classes by name, built with options when used; :func:`register_sampler` adds more, and installed
+#: packages offer theirs through the ``hf_ose.samplers`` entry-point group.
+SAMPLER_REGISTRY: Registry[type[Sampler]] = Registry(
+    kind="sampler", error=AgoraError, base=Sampler, group="hf_ose.samplers",
+    register_call="hf_ose.agora.samplers.register_sampler",
+)
 
 
-def register_sampler(cls: type[Sampler]) -> type[Sampler]:
-    """Make ``cls`` selectable by its ``name`` (usable as a class decorator)."""
-    if not (isinstance(cls, type) and issubclass(cls, Sampler)) or not isinstance(getattr(cls, "name", None), str):
-        raise AgoraError(f"register_sampler takes a Sampler subclass with a string `name`, got {cls!r}.")
-    if SAMPLERS.get(cls.name, cls) is not cls:
-        raise AgoraError(f"A sampler named {cls.name!r} is already registered ({SAMPLERS[cls.name].__name__}): "
-                         "give yours another name.")
-    SAMPLERS[cls.name] = cls
-    return cls
+def register_sampler(cls: type[Sampler], *, overwrite: bool = False) -> type[Sampler]:
+    """Make ``cls`` selectable by its ``name`` (usable as a class decorator); a name taken by another class is
+    refused unless ``overwrite=True``."""
+    return SAMPLER_REGISTRY.register(cls, overwrite=overwrite)
+
+
+for _cls in (TokenEditSampler, MaskedLMSampler, NearestNeighbourSampler):
+    register_sampler(_cls)
 
 
 def get_sampler(name_or_obj: str | Sampler | type[Sampler], **kwargs: Any) -> Sampler:
@@ -117,10 +119,10 @@ def get_sampler(name_or_obj: str | Sampler | type[Sampler], **kwargs: Any) -> Sa
         return name_or_obj
     if isinstance(name_or_obj, type) and issubclass(name_or_obj, Sampler):
         return _build(name_or_obj, kwargs)
-    if isinstance(name_or_obj, str) and name_or_obj in SAMPLERS:
-        return _build(SAMPLERS[name_or_obj], kwargs)
-    raise AgoraError(f"Unknown sampler {name_or_obj!r}: choose one of {sorted(SAMPLERS)}, pass a Sampler, or "
-                     "add yours with hf_ose.agora.samplers.register_sampler.")
+    if isinstance(name_or_obj, str):
+        return _build(SAMPLER_REGISTRY.get(name_or_obj), kwargs)
+    raise AgoraError(f"get_sampler takes a sampler name, class or object, got {name_or_obj!r}; choose one of "
+                     f"{SAMPLER_REGISTRY.names()}.")
 
 
 def _build(cls: type[Sampler], kwargs: dict[str, Any]) -> Sampler:
@@ -133,3 +135,7 @@ def _build(cls: type[Sampler], kwargs: dict[str, Any]) -> Sampler:
                          f"{cls.__name__}{signature}; build it and pass the sampler object instead "
                          "(AgoraTrainer(..., sampler=...)).") from error
     return cls(**kwargs)
+
+
+__getattr__ = deprecated_view(__name__, "SAMPLERS", SAMPLER_REGISTRY,
+                              "SAMPLER_REGISTRY (names(), get(), register(), unregister())")

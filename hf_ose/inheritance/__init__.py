@@ -1,7 +1,7 @@
 """Weight inheritance: fill a smaller variant of a parent from the parent's weights."""
 
-from .errors import InheritanceError, UnsupportedFamilyError
 from .extract import extract_model, plan_inheritance
+from .families import InheritanceError, UnsupportedFamilyError
 from .saving import SavedStudent, save_student
 
 __all__ = [

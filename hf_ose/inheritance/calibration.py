@@ -11,7 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ..torch_context import Batch
-from .errors import InheritanceError
+from .families import InheritanceError
 
 __all__ = ["CalibrationRun", "as_batches"]
 

@@ -15,8 +15,7 @@ from ..parent import load_parent_model
 from ..torch_context import seeded
 from .calibration import as_batches
 from .compensation import fit_width_cut
-from .errors import InheritanceError
-from .families import find_layers, get_layout
+from .families import InheritanceError, find_layers, get_layout
 from .importance import Scores, activation_scores, magnitude_scores
 from .selection import InheritancePlan, select_attention, select_layers, top_k
 from .slicing import student_state_dict

@@ -1,4 +1,5 @@
-"""A parent's family layout (from the one family registry) and the module-walking helpers inheritance needs.
+"""A parent's family layout (from the one family registry), the module-walking helpers inheritance needs, and
+the errors inheritance raises.
 
 Layouts are attached to family adapters (:class:`hf_ose.adapters.FamilyLayout`); register a family with
 :func:`hf_ose.register_family` to make it inheritable.
@@ -11,9 +12,19 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from ..adapters import FamilyLayout, get_adapter, supported_families
-from .errors import UnsupportedFamilyError
+from ..errors import HfOseError
 
-__all__ = ["find_layers", "get_layout", "is_conv1d", "is_norm", "linear_weight"]
+__all__ = [
+    "InheritanceError", "UnsupportedFamilyError", "find_layers", "get_layout", "is_conv1d", "is_norm", "linear_weight",
+]
+
+
+class InheritanceError(HfOseError, ValueError):
+    """The variant cannot be filled from the parent's weights (the message names the problem and the fix)."""
+
+
+class UnsupportedFamilyError(InheritanceError):
+    """The parent's model family has no inheritance layout yet."""
 
 
 _FIX = (

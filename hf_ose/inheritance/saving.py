@@ -20,7 +20,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedT
 from transformers.models.auto import modeling_auto
 
 from ..errors import OutputNotWritableError
-from .errors import InheritanceError
+from .families import InheritanceError
 
 __all__ = ["SavedStudent", "auto_class_name", "check_student_folder", "save_student"]
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import InheritanceError
 from ..adapters import AttentionShape
+from .families import InheritanceError
 
 __all__ = ["AttentionPlan", "InheritancePlan", "ReadMap", "select_attention", "select_layers", "top_k"]
 

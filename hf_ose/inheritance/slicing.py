@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from ..adapters import FamilyLayout
-from .errors import InheritanceError
-from .families import is_conv1d
+from .families import InheritanceError, is_conv1d
 from .selection import InheritancePlan, ReadMap
 
 __all__ = ["student_state_dict"]

@@ -12,6 +12,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..architecture import MONOTONE_PARAMETERS, Architecture
+from ..errors import HfOseError
+from ..plugins import Registry, deprecated_view
 
 
 @dataclass(frozen=True)
@@ -143,10 +145,32 @@ def interval_strategy(candidates: Sequence[Candidate], evaluate: Evaluate, epsil
     return outcome
 
 
-STRATEGIES: dict[str, Callable[..., SearchOutcome]] = {
-    "fptas": fptas,
-    "interval": interval_strategy,
-}
+#: A search strategy: ``strategy(candidates, evaluate, epsilon, *, batch_size)`` -> :class:`SearchOutcome`.
+Strategy = Callable[..., SearchOutcome]
+
+
+class UnknownStrategyError(HfOseError, ValueError):
+    """No search strategy of that name is registered, or a strategy's name is taken."""
+
+
+#: Search strategies by name (``OSEExtractor(strategy=...)``); :func:`register_strategy` adds more, and installed
+#: packages offer theirs through the ``hf_ose.search_strategies`` entry-point group.
+STRATEGY_REGISTRY: Registry[Strategy] = Registry(
+    kind="search strategy", error=UnknownStrategyError, group="hf_ose.search_strategies",
+    register_call="hf_ose.search.register_strategy",
+)
+
+
+def register_strategy(strategy: Strategy, name: str | None = None, *, overwrite: bool = False) -> Strategy:
+    """Make ``strategy`` selectable as ``OSEExtractor(strategy=name)`` (default name: the function's name); it
+    is called like :func:`fptas`. A name taken by another strategy is refused unless ``overwrite=True``."""
+    if not callable(strategy):
+        raise UnknownStrategyError(f"register_strategy takes a function like hf_ose.search.fptas, got {strategy!r}.")
+    return STRATEGY_REGISTRY.register(strategy, name or strategy.__name__, overwrite=overwrite)
+
+
+register_strategy(fptas)
+register_strategy(interval_strategy, "interval")
 
 
 def pareto_indices(candidates: Sequence[Candidate], errors: dict[int, float]) -> list[int]:
@@ -234,3 +258,7 @@ def _width(archs: list[Architecture]) -> int:
         return False
 
     return n - sum(augment(k, set()) for k in range(n))
+
+
+__getattr__ = deprecated_view(__name__, "STRATEGIES", STRATEGY_REGISTRY,
+                              "STRATEGY_REGISTRY (names(), get()) and register_strategy")

@@ -1,8 +1,7 @@
 """Error surrogates: cheap, measured error estimates that plug into ``Objectives(error=...)``."""
 
 from .distillation import DistillationSurrogate
-from .errors import SurrogateError
-from .settings import DistillationSurrogateSettings, TaskSurrogateSettings
+from .settings import DistillationSurrogateSettings, SurrogateError, TaskSurrogateSettings
 from .task import TaskSurrogate
 
 __all__ = [

@@ -13,8 +13,7 @@ from ..data import digest_texts, digest_tokenizer, digest_weights, load_texts, p
 from ..distillation.losses import DistillationLoss
 from ..inheritance import extract_model
 from ..torch_context import Batch, seeded, torch_threads
-from .errors import SurrogateError
-from .settings import DistillationSurrogateSettings, resolve_settings
+from .settings import DistillationSurrogateSettings, SurrogateError, resolve_settings
 from .training import PicklableParent, train_steps
 
 

@@ -1,13 +1,20 @@
-"""The surrogates' settings: frozen dataclasses whose every field enters the surrogate's cache fingerprint."""
+"""The surrogates' settings (frozen dataclasses whose every field enters the surrogate's cache fingerprint) and
+the error the surrogates raise."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
-from .errors import SurrogateError
+from ..errors import HfOseError
 
-__all__ = ["DistillationSurrogateSettings", "SurrogateSettings", "TaskSurrogateSettings", "resolve_settings"]
+__all__ = [
+    "DistillationSurrogateSettings", "SurrogateError", "SurrogateSettings", "TaskSurrogateSettings", "resolve_settings",
+]
+
+
+class SurrogateError(HfOseError, ValueError):
+    """A surrogate cannot be built with these settings, labels or data sizes (the message names the fix)."""
 
 METRICS = ("error_rate", "cross_entropy")
 

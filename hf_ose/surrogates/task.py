@@ -24,9 +24,8 @@ from ..distillation.losses import DistillationLoss
 from ..heads import is_sequence_classifier, with_classification_head
 from ..inheritance import extract_model
 from ..torch_context import Batch, seeded, torch_threads
-from .errors import SurrogateError
 from .head import fit_linear_head
-from .settings import TaskSurrogateSettings, resolve_settings
+from .settings import SurrogateError, TaskSurrogateSettings, resolve_settings
 from .training import PicklableParent, train_steps
 
 Labelled = Any  # a file path, a ``datasets.Dataset`` or a list of dicts / (text, label) pairs

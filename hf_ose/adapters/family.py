@@ -1,15 +1,29 @@
-"""Family adapters: map a config class's field names onto an :class:`Architecture` and back."""
+"""Family adapters (map a config class's field names onto an :class:`Architecture` and back) and the registry
+of families keyed by ``model_type``: what the search reads and what inheritance slices."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from transformers import PretrainedConfig
 
 from ..architecture import Architecture
-from ..errors import UnsupportedConfigError
-from .layout import FamilyLayout
+from ..errors import HfOseError, UnsupportedConfigError
+from ..plugins import Registry
+
+if TYPE_CHECKING:
+    from .builtin import FamilyLayout
+
+__all__ = [
+    "AttentionShape", "FAMILIES", "FOLLOWS_HIDDEN", "FamilyAdapter", "FamilyRegistrationError", "GENERIC",
+    "get_adapter", "register_family", "supported_families",
+]
+
+
+class FamilyRegistrationError(HfOseError, ValueError):
+    """A family adapter or layout is malformed, or its model_type is registered already."""
+
 
 #: Fields that, where the parent sets them equal to its hidden size, must follow the hidden size in a
 #: variant (ELECTRA/ALBERT/RoFormer ``embedding_size``, DeBERTa ``pooler_hidden_size``, OPT
@@ -145,3 +159,53 @@ class FamilyAdapter:
             return
         pattern = getattr(parent, field)
         setattr(variant, field, [pattern[i % len(pattern)] for i in range(depth)])
+
+
+#: Reads any config that uses the common names (directly or through its ``attribute_map``):
+#: ALBERT, DeBERTa(-v2), MPNet, ERNIE, RoFormer, Gemma, Phi-3, ModernBERT, ... (the search only).
+GENERIC = FamilyAdapter(name="generic")
+
+#: Family adapters by ``model_type`` (one adapter under each of its model types); the built-in ones are
+#: registered when :mod:`hf_ose.adapters` is imported.
+FAMILIES: Registry[FamilyAdapter] = Registry(
+    kind="family", error=FamilyRegistrationError, register_call="hf_ose.register_family(FamilyAdapter(...))",
+)
+
+
+def register_family(adapter: FamilyAdapter, *, overwrite: bool = False) -> None:
+    """Describe a family for both the search and weight inheritance, for each of ``adapter.model_types``.
+
+    With ``adapter.layout`` set, :func:`hf_ose.inheritance.extract_model` accepts parents of the family;
+    without it the family is searched only. ``overwrite=True`` replaces a registered family (built-in ones too).
+    """
+    if not adapter.model_types:
+        raise FamilyRegistrationError(
+            f"FamilyAdapter {adapter.name!r} names no model_types; pass model_types=('<config.model_type>',)."
+        )
+    taken = [t for t in adapter.model_types if t in FAMILIES.plugins and not overwrite]
+    if taken:  # refuse before registering any, so a refused adapter leaves no model type behind
+        raise FamilyRegistrationError(
+            f"A family for model_type {', '.join(map(repr, taken))} is registered already "
+            f"({FAMILIES.plugins[taken[0]].name}); pass overwrite=True to replace it."
+        )
+    for model_type in adapter.model_types:
+        FAMILIES.register(adapter, model_type, overwrite=True)
+
+
+def get_adapter(config: PretrainedConfig) -> FamilyAdapter:
+    """The adapter for ``config.model_type``, else the generic one if it can read the config."""
+    model_type = getattr(config, "model_type", "")
+    adapter = FAMILIES.get(model_type) if model_type in FAMILIES else GENERIC
+    adapter.read(config)  # raises UnsupportedConfigError naming the fields it looked for
+    return adapter
+
+
+def supported_families() -> dict[str, dict[str, list[str]]]:
+    """Registered families (adapter name: model types, in registration order) by what they support:
+    ``"inheritance"`` (the search and weight inheritance) and ``"search_only"``. Unregistered configs that
+    use the common field names are searched through :data:`GENERIC` and are not inheritable."""
+    kinds: dict[str, dict[str, list[str]]] = {"inheritance": {}, "search_only": {}}
+    for model_type, adapter in FAMILIES.view().items():
+        kind = kinds["inheritance" if adapter.layout is not None else "search_only"]
+        kind.setdefault(adapter.name, []).append(model_type)
+    return kinds
