@@ -1,4 +1,4 @@
-"""Agora (DESIGN section 6): fine-tune a small student near its parent's accuracy with dev-set-driven
+"""Agora (design notes, "Agora"): fine-tune a small student near its parent's accuracy with dev-set-driven
 augmentation and distillation from a teacher. Names load on first use, so ``import hf_ose.agora`` stays light."""
 
 from importlib import import_module

@@ -24,7 +24,7 @@ _FIXED_FIELDS = frozenset({"output_dir", "do_train", "do_eval", "do_predict", "p
 
 @dataclass
 class AgoraArguments(TrainingArguments):
-    """:class:`~transformers.TrainingArguments` plus the Agora loop's options (DESIGN section 6).
+    """:class:`~transformers.TrainingArguments` plus the Agora loop's options (design notes, "Agora").
 
     Each setting in ``agora_settings`` is a dict of ``TrainingArguments`` fields (e.g. ``{"learning_rate": 5e-5,
     "num_train_epochs": 3}``) applied over these arguments with :func:`dataclasses.replace`; ``None`` means one

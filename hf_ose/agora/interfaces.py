@@ -1,4 +1,4 @@
-"""What Agora's loop asks of a sampler and a labeller: the two pluggable parts of DESIGN section 6.
+"""What Agora's loop asks of a sampler and a labeller: its two pluggable parts (design notes, "Agora").
 
 A point is one example's text: a string for single-sentence tasks, a ``(first, second)`` pair for
 sentence-pair tasks. A :class:`Sampler` proposes new points near the development set's mistakes; a

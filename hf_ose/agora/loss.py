@@ -13,8 +13,8 @@ __all__ = ["task_distillation_loss"]
 def task_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
                            alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
     """``alpha * CE(logits, labels) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))``,
-    averaged over the batch (DESIGN section 9). ``teacher_logits`` may be log-probabilities: softmax is
-    shift-invariant, so they give the same soft targets as the logits they came from."""
+    averaged over the batch: Bort's task loss (design notes, "Agora"). ``teacher_logits`` may be
+    log-probabilities: softmax is shift-invariant, so they give the same soft targets as the logits they came from."""
     cross_entropy = F.cross_entropy(logits, labels)
     kl = logits_kl_loss(logits, teacher_logits.to(logits.dtype), temperature=temperature)
     return alpha * cross_entropy + (1.0 - alpha) * kl

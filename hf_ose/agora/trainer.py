@@ -43,7 +43,7 @@ class _Run:
 
 
 class AgoraTrainer(Trainer):
-    """A drop-in :class:`~transformers.Trainer` running Agora (DESIGN section 6) in ``train()``.
+    """A drop-in :class:`~transformers.Trainer` running Agora (design notes, "Agora") in ``train()``.
 
     Same constructor as ``Trainer`` plus ``labeller`` (a :class:`Labeller`, or what
     :func:`hf_ose.agora.labellers.as_labeller` accepts: a ``*ForSequenceClassification`` teacher, a
