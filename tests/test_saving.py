@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -125,6 +127,16 @@ def test_an_interrupted_save_leaves_nothing_behind(narrow_student, tmp_path):
     with pytest.raises(OSError, match="No space left"):
         save_student(narrow_student, tmp_path / "student", tokenizer=FailingTokenizer())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_student_folder_is_readable_by_others(narrow_student, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        save_student(narrow_student, tmp_path / "student")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "student").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "student" / "config.json").stat().st_mode) == 0o644
 
 
 def test_a_folder_with_files_is_not_overwritten(narrow_student, tmp_path):

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedT
 from transformers.models.auto import modeling_auto
 
 from ..errors import OutputNotWritableError
+from ..io import usual_mode
 from .families import InheritanceError
 
 __all__ = ["SavedStudent", "auto_class_name", "check_student_folder", "save_student"]
@@ -92,6 +93,7 @@ def save_student(
         tokenizer = _parent_tokenizer(parent)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    staging.chmod(usual_mode(folder=True))  # the student's folder is renamed from here: not a private 0o700
     try:
         student.save_pretrained(staging)
         if tokenizer is not None:
