@@ -10,16 +10,17 @@ from importlib import metadata
 import pytest
 from transformers import BertConfig
 
-from hf_ose.objectives import runtimes
-from hf_ose.objectives.latency import LatencySettings, PyTorchRuntime, measure_latency
-from hf_ose.objectives.runtimes import (
+from hf_ose.latency import settings as runtimes
+from hf_ose.latency.settings import (
     ENTRY_POINT_GROUP,
     LatencyRuntime,
+    LatencySettings,
     RuntimeNotAvailableError,
     get_runtime,
     register_runtime,
     runtime_names,
 )
+from hf_ose.latency.timing import PyTorchRuntime, measure_latency
 
 CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 
@@ -120,7 +121,7 @@ def test_register_runtime_rejects_what_is_not_a_runtime():
 
 def test_the_core_never_imports_integrations():
     code = (
-        "import sys, hf_ose, hf_ose.objectives.latency_model, hf_ose.objectives.runtimes as r;"
+        "import sys, hf_ose, hf_ose.latency.model, hf_ose.latency.settings as r;"
         "r.get_runtime('pytorch');"
         "print(sorted(m for m in sys.modules if m.startswith('hf_ose.integrations') or m == 'integrations'))"
     )

@@ -12,20 +12,22 @@ from typing import Any
 
 from ..architecture import Architecture
 from ..errors import HfOseError
-from .counting import StaticCost
-from .latency import LatencySettings, ModelTooLargeError
-from .latency_plan import (
+from .predictor import LatencyPredictor, LatencySample, choose_sample
+from .sampling import (
     EXTENDED,
     PREDICTED,
     WHOLE,
     MeasurementPlan,
+    RoundsMeasurer,
+    StaticCosts,
+    TimingStore,
     extend_in_depth,
     extension_check_arch,
     plan_measurement,
     shallow_pair,
 )
-from .latency_predictor import LatencyPredictor, LatencySample, choose_sample
-from .latency_rounds import RoundsMeasurer, TimingStore
+from .settings import LatencySettings
+from .timing import ModelTooLargeError
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +60,13 @@ class LatencyModel:
     def build(
         cls,
         archs: Sequence[Architecture],
-        costs: Sequence[StaticCost],
+        costs: Sequence[StaticCosts],
         parent_arch: Architecture,
-        parent_cost: StaticCost,
+        parent_cost: StaticCosts,
         settings: LatencySettings,
         *,
         measure: Callable[[Architecture], float],
-        cost_of: Callable[[Architecture], StaticCost],
+        cost_of: Callable[[Architecture], StaticCosts],
         samples: int,
         store: TimingStore | None = None,
         disable_progress: bool | None = None,
@@ -155,7 +157,7 @@ def _remeasure_outliers(
     plans: list[MeasurementPlan],
     measurer: RoundsMeasurer,
     settings: LatencySettings,
-    costs: dict[Architecture, StaticCost],
+    costs: dict[Architecture, StaticCosts],
 ) -> list[Architecture]:
     """Measure again, in one more pass of interleaved rounds, every sample whose leave-one-out error is an
     outlier (every sample, while the mean error is over ``settings.max_held_out_error``), until none is left
@@ -240,5 +242,5 @@ def _noise_verdict(predictor: LatencyPredictor, checks: dict[str, Any], settings
     return message
 
 
-def _sample(arch: Architecture, cost: StaticCost, latency_ms: float) -> LatencySample:
+def _sample(arch: Architecture, cost: StaticCosts, latency_ms: float) -> LatencySample:
     return LatencySample(arch, cost.params, cost.effective_params, cost.flops, latency_ms)

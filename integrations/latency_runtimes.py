@@ -1,4 +1,6 @@
-"""Latency runtimes that time a candidate as it ships: exported by an export backend, then run by its runtime.
+"""Latency runtimes that time a candidate as it ships: exported by an export backend, then run by its runtime:
+ONNX Runtime (``onnxruntime``, ``onnxruntime-int8``) and OpenVINO (``openvino``, ``openvino-int8``), each declared
+(label, export backend, precision, install hint) in :data:`hf_ose.latency.settings.RUNTIME_SPECS`.
 
 Each session builds the candidate's random-weight base model, exports it into a temporary folder through the
 same backend code :func:`hf_ose.export.export` uses (so the timed graph is the deployed one: fusions and int8
@@ -11,6 +13,14 @@ session is rebuilt.
 No tokenizer exists for a random-weight candidate: :func:`synthetic_tokenizer` is a word-level tokenizer over
 the config's vocabulary (``"t0"``, ``"t1"``, ...), which the backends call like any other; random token ids
 time the same as real text.
+
+ONNX Runtime runs the artifact :class:`~hf_ose.integrations.onnx_backend.OnnxBackend` writes (TorchScript
+wrapper, ONNX Runtime's transformer fusions, dynamic int8 per output channel) on the CPU execution provider with
+``settings.threads`` intra-op threads and one inter-op thread. OpenVINO compiles the IR
+:class:`~hf_ose.integrations.openvino_backend.OpenVinoBackend` writes (int8: NNCF post-training quantisation
+calibrated on synthetic text) for the CPU with ``settings.threads`` inference threads, one stream, the latency
+hint and the f32 precision hint (so int8 runs int8 kernels and the rest fp32, not bf16 as CPUs with AVX-512 BF16
+or AMX would by default).
 """
 
 from __future__ import annotations
@@ -31,15 +41,15 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from hf_ose.objectives.latency import random_model
-from hf_ose.objectives.runtimes import LatencyRuntime
+from hf_ose.export import ExportBackend, get_export_backend
+from hf_ose.integrations.onnx_backend import FILES
+from hf_ose.integrations.openvino_backend import COMPILE_CONFIG, FILE_STEMS
+from hf_ose.latency.settings import RUNTIME_SPECS, LatencyRuntime, LatencySettings, RuntimeSpec
+from hf_ose.latency.timing import random_model
 from hf_ose.torch_context import torch_threads
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedTokenizerFast
-
-    from hf_ose.export import ExportBackend
-    from hf_ose.objectives.latency import LatencySettings
 
 #: Synthetic calibration texts per export and their longest length in tokens (OpenVINO int8 calibrates on them,
 #: dynamic int8 ignores them). The quantised graph, and so its speed, does not depend on them; NNCF's cost does
@@ -94,16 +104,27 @@ class ArtifactCache:
 
 
 class ExportedRuntime(LatencyRuntime):
-    """Times the artifact :meth:`backend` exports at :attr:`precision`. Subclasses set ``name``,
-    :attr:`packages` and :attr:`precision` and implement :meth:`backend` and :meth:`open`."""
+    """Times the artifact :meth:`backend` exports at :attr:`precision`, both as :data:`RUNTIME_SPECS` declares
+    the runtime ``name``. Subclasses set ``name`` and :attr:`packages` and implement :meth:`open`."""
 
     #: Modules that must be importable for :meth:`available`.
     packages: ClassVar[tuple[str, ...]]
-    #: The export precision (``"fp32"`` or ``"int8"``).
-    precision: ClassVar[str]
 
     def __init__(self) -> None:
         self.cache = ArtifactCache()
+
+    @property
+    def spec(self) -> RuntimeSpec:
+        return RUNTIME_SPECS[self.name]
+
+    @property
+    def precision(self) -> str:
+        """The export precision (``"fp32"`` or ``"int8"``)."""
+        return self.spec.precision
+
+    @property
+    def install_hint(self) -> str:  # type: ignore[override]
+        return self.spec.install_hint
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(package) is not None for package in self.packages)
@@ -111,9 +132,9 @@ class ExportedRuntime(LatencyRuntime):
     def versions(self) -> dict[str, str]:
         return {package: importlib.metadata.version(package) for package in self.packages}
 
-    @abstractmethod
     def backend(self) -> ExportBackend:
         """The export backend that writes this runtime's artifact."""
+        return get_export_backend(self.spec.backend)
 
     @abstractmethod
     def open(self, folder: Path, threads: int, inputs: dict[str, np.ndarray]) -> RuntimeForward:
@@ -150,6 +171,56 @@ class ExportedRuntime(LatencyRuntime):
             gc.collect()
         self.cache.put(key, {path.name: path.read_bytes() for path in files})
         return files
+
+
+class OnnxRuntimeFp32(ExportedRuntime):
+    """The fused fp32 ONNX artifact (``model.onnx``) in ONNX Runtime."""
+
+    name: ClassVar[str] = "onnxruntime"
+    packages: ClassVar[tuple[str, ...]] = ("onnx", "onnxruntime")
+
+    def open(self, folder: Path, threads: int, inputs: dict[str, np.ndarray]) -> RuntimeForward:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        session = onnxruntime.InferenceSession(str(folder / FILES[self.precision]), options,
+                                               providers=["CPUExecutionProvider"])
+        feed = {node.name: inputs[node.name] for node in session.get_inputs()}
+        return RuntimeForward(lambda: session.run(None, feed)[0], folder,
+                              session.get_session_options().intra_op_num_threads)
+
+
+class OnnxRuntimeInt8(OnnxRuntimeFp32):
+    """The fused, dynamically quantised int8 ONNX artifact (``model_quantized.onnx``) in ONNX Runtime."""
+
+    name: ClassVar[str] = "onnxruntime-int8"
+
+
+class OpenVinoFp32(ExportedRuntime):
+    """The fp32 OpenVINO IR (``openvino_model.xml``), compiled for the CPU in f32."""
+
+    name: ClassVar[str] = "openvino"
+    packages: ClassVar[tuple[str, ...]] = ("openvino", "nncf")
+
+    def open(self, folder: Path, threads: int, inputs: dict[str, np.ndarray]) -> RuntimeForward:
+        import openvino
+
+        config = {**COMPILE_CONFIG[self.precision], "INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1,
+                  "PERFORMANCE_HINT": "LATENCY"}
+        compiled = openvino.Core().compile_model(str(folder / f"{FILE_STEMS[self.precision]}.xml"), "CPU", config)
+        request = compiled.create_infer_request()
+        feed = {port.get_any_name(): inputs[port.get_any_name()] for port in compiled.inputs}
+        threads_used = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+        return RuntimeForward(lambda: request.infer(feed)[0], folder, threads_used)
+
+
+class OpenVinoInt8(OpenVinoFp32):
+    """The NNCF int8 OpenVINO IR (``openvino_model_qint8_quantized.xml``), compiled for the CPU (f32 hint)."""
+
+    name: ClassVar[str] = "openvino-int8"
 
 
 def synthetic_tokenizer(config: PretrainedConfig) -> PreTrainedTokenizerFast:
