@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -127,3 +128,28 @@ def test_the_core_never_imports_integrations():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("old, name, new", [
+    ("hf_ose.objectives.latency", "LatencySettings", "hf_ose.latency.settings"),
+    ("hf_ose.objectives.latency", "random_model", "hf_ose.latency.timing"),
+    ("hf_ose.objectives.runtimes", "RUNTIMES", "hf_ose.latency.settings"),
+    ("hf_ose.objectives.latency_model", "LatencyNoiseError", "hf_ose.latency.model"),
+    ("hf_ose.hardware", "cpu_description", "hf_ose.latency.settings"),
+    ("hf_ose.objectives", "LatencyPredictor", "hf_ose.latency"),
+    ("hf_ose.integrations.exported_runtime", "ExportedRuntime", "hf_ose.integrations.latency_runtimes"),
+])
+def test_the_old_latency_paths_still_resolve_with_a_deprecation_warning(old, name, new):
+    module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=f"{old}.{name} has moved to {new}"):
+        assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_the_old_latency_submodules_still_resolve_with_a_deprecation_warning():
+    import hf_ose.objectives
+    from hf_ose.latency import sampling
+
+    with pytest.warns(DeprecationWarning, match="latency_plan has moved to hf_ose.latency.sampling"):
+        assert hf_ose.objectives.latency_plan is sampling
+    with pytest.raises(AttributeError, match="no attribute 'sampling'"):
+        hf_ose.objectives.sampling
