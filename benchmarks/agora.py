@@ -40,9 +40,9 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from hf_ose import Architecture, get_adapter
 from hf_ose.agora.command import FinetuneOptions, SeedRun, load_teacher, train_student
 from hf_ose.export import measure_models
-from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model, save_student
 from hf_ose.io import atomic_write
+from hf_ose.latency import cpu_description
 from hf_ose.objectives.counting import measure_static_cost
 from hf_ose.tasks import Task, load_task
 

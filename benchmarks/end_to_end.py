@@ -22,8 +22,8 @@ from hf_ose.cli import main as hf_ose_cli
 from hf_ose.data import load_texts
 from hf_ose.distillation import DistillationTrainer, distillation_dataset
 from hf_ose.export import measure_models
-from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model
+from hf_ose.latency import cpu_description
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 

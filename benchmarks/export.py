@@ -30,7 +30,7 @@ from hf_ose.data import load_texts
 from hf_ose.export import BenchResult, BenchTarget, export, measure
 from hf_ose.export.bench import fixed_inputs, open_targets
 from hf_ose.io import atomic_write
-from hf_ose.objectives.latency import random_model
+from hf_ose.latency import random_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, SEQ_LEN = 1, 128

@@ -56,8 +56,8 @@ from _students import (
 from hf_ose import DataFreePrior, get_adapter
 from hf_ose.data import tokenize
 from hf_ose.distillation import DistillationLoss
-from hf_ose.hardware import cpu_description
 from hf_ose.inheritance import extract_model
+from hf_ose.latency import cpu_description
 from hf_ose.search.fptas import Candidate, fptas
 from hf_ose.surrogates import DistillationSurrogate
 from hf_ose.surrogates.task import TaskSurrogate

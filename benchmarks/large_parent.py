@@ -23,10 +23,8 @@ from transformers import LlamaConfig
 
 from hf_ose import Objectives, OSEExtractor
 from hf_ose.architecture import Architecture
-from hf_ose.hardware import available_memory_bytes, cpu_description
-from hf_ose.objectives.latency import LatencySettings, measure_latency
-from hf_ose.objectives.latency_plan import extend_in_depth, shallow_pair
-from hf_ose.objectives.latency_rounds import RoundsMeasurer
+from hf_ose.latency import LatencySettings, RoundsMeasurer, available_memory_bytes, cpu_description, measure_latency
+from hf_ose.latency.sampling import extend_in_depth, shallow_pair
 
 PARENT = LlamaConfig(
     hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,

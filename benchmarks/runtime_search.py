@@ -31,9 +31,8 @@ from transformers import RobertaConfig
 
 from hf_ose import Objectives, OSEExtractor
 from hf_ose.front import ParetoFront
-from hf_ose.hardware import cpu_description
 from hf_ose.io import atomic_write
-from hf_ose.objectives.latency import LatencySettings
+from hf_ose.latency import LatencySettings, cpu_description
 
 RUNTIMES = ("pytorch", "onnxruntime-int8", "openvino-int8")
 COLOURS = {"pytorch": "tab:blue", "onnxruntime-int8": "tab:orange", "openvino-int8": "tab:green"}

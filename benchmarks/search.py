@@ -23,11 +23,10 @@ import torch
 import transformers
 
 from hf_ose import Objectives, OSEExtractor
-from hf_ose.hardware import cpu_description
+from hf_ose.latency import (
+    LatencyPredictor, LatencySample, LatencySettings, RoundsMeasurer, choose_sample, cpu_description, measure_latency,
+)
 from hf_ose.objectives.error import DataFreePrior
-from hf_ose.objectives.latency import LatencySettings, measure_latency
-from hf_ose.objectives.latency_predictor import LatencyPredictor, LatencySample, choose_sample
-from hf_ose.objectives.latency_rounds import RoundsMeasurer
 from hf_ose.search.fptas import fptas, interval_strategy
 
 EPSILONS = (0.05, 0.1, 0.25, 0.5, 1.0)

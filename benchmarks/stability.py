@@ -33,8 +33,8 @@ import transformers
 
 from hf_ose import ParetoFront
 from hf_ose.budgets import BudgetError
-from hf_ose.hardware import cpu_description
 from hf_ose.io import atomic_write
+from hf_ose.latency import cpu_description
 
 COMMAND = ("extract", "roberta-large", "--space", "bort")  # README's main command, after `hf-ose`
 

@@ -37,7 +37,7 @@ from _downstream import PRIOR, FineTuning, downstream_section, fine_tune_all
 from _students import benchmark_data, build_students, parse_args, seed_everything, similar_size_pairs, timed
 from hf_ose import DataFreePrior
 from hf_ose.data import tokenize
-from hf_ose.hardware import cpu_description
+from hf_ose.latency import cpu_description
 from hf_ose.surrogates.task import TaskSurrogate
 from hf_ose.torch_context import torch_threads
 

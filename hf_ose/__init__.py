@@ -17,9 +17,7 @@ from .export import ExportReport, export  # not lazy: importing hf_ose.export.* 
 from .extractor import Objectives, OSEExtractor
 from .front import ParetoFront, ParetoPoint
 from .objectives.error import DataFreePrior, ErrorObjective
-from .objectives.latency import LatencySettings, ModelTooLargeError
-from .objectives.latency_model import LatencyNoiseError
-from .objectives.runtimes import LatencyRuntime, register_runtime
+from .latency import LatencyNoiseError, LatencyRuntime, LatencySettings, ModelTooLargeError, register_runtime
 from .parent import PRESETS
 from .record import RecordFormatError, ReferencePoint, SearchRecord, SearchSettings
 from .space import BORT_GRID, ArchitectureSpace, Grid

@@ -22,9 +22,8 @@ from .executors import LocalProcessExecutor
 from .export.bench_command import add_bench_command, run_bench
 from .export.command import add_export_command, run_export
 from .front import ParetoFront
-from .hardware import cpu_description
 from .io import ensure_writable_folder
-from .objectives.runtimes import RuntimeNotAvailableError, check_runtime_name, runtime_names
+from .latency.settings import RuntimeNotAvailableError, check_runtime_name, cpu_description, runtime_names
 from .parent import PRESETS, load_config_folder, load_parent_model
 from .publish.command import add_push_command, run_push
 from .record import ParetoPoint, ReferencePoint, SearchRecord
@@ -110,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _extract(args: argparse.Namespace) -> int:
     from .extractor import Objectives, OSEExtractor
-    from .objectives.latency import LatencySettings
+    from .latency import LatencySettings
 
     _check_error_options(args)
     limits = {name: getattr(args, name) for name in BUDGETS if getattr(args, name) is not None}

@@ -19,9 +19,7 @@ from .executors import Executor, InProcessExecutor
 from .front import ParetoFront
 from .objectives.counting import StaticCost, StaticCostCounter
 from .objectives.error import ErrorObjective, as_error_objective
-from .objectives.latency import LatencySettings, measure_latency
-from .objectives.latency_model import LatencyModel
-from .objectives.latency_rounds import CachedTimingStore
+from .latency import CachedTimingStore, LatencyModel, LatencySettings, measure_latency
 from .parent import ParentSpec, load_parent_config
 from .record import Monotonicity, ParentSummary, ParetoPoint, ReferencePoint, SearchRecord, SearchSettings
 from .search.cache import ScoreCache, digest

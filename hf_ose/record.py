@@ -132,7 +132,7 @@ class SearchRecord:
     evaluations spent against the stated ``evaluation_bound``, ``cached_evaluations`` of them reused from the
     cache; ``failed`` candidates (architecture -> reason); ``latency``: the latency model's report (settings,
     measured and predicted counts, the predictor's held-out error; its keys belong to
-    :meth:`hf_ose.objectives.latency_model.LatencyModel.report`); the AB^nC report; the monotonicity check;
+    :meth:`hf_ose.latency.model.LatencyModel.report`); the AB^nC report; the monotonicity check;
     wall-clock ``seconds``; and ``hf_ose_version``, the version that wrote it (``None``: before it was stamped).
     """
 

@@ -19,7 +19,7 @@ from hf_ose import LatencySettings
 from hf_ose.cli import main
 from hf_ose.errors import OutputNotWritableError
 from hf_ose.export import REPORT_NAME, BackendNotAvailableError, ExportError, ParityError, Tolerance, export
-from hf_ose.objectives.runtimes import RuntimeNotAvailableError
+from hf_ose.latency import RuntimeNotAvailableError
 
 pytest.importorskip("onnxruntime", reason="pip install 'hf-ose[onnx]'")
 

@@ -13,24 +13,18 @@ import torch
 from transformers import BertConfig, LlamaConfig
 
 from hf_ose.architecture import Architecture
-from hf_ose.hardware import available_memory_bytes, cpu_description
 from hf_ose.objectives.counting import StaticCostCounter
-from hf_ose.objectives.latency import LatencySettings, ModelTooLargeError, estimated_bytes, measure_latency, random_model
-from hf_ose.objectives.latency_model import LatencyModel
-from hf_ose.objectives.latency_plan import (
-    EXTENDED,
-    PREDICTED,
-    WHOLE,
-    extend_in_depth,
-    plan_measurement,
-)
-from hf_ose.objectives.latency_predictor import (
+from hf_ose.latency.model import LatencyModel
+from hf_ose.latency.predictor import (
     FEATURES,
     LatencyPredictor,
     LatencySample,
     choose_sample,
     feature_vector,
 )
+from hf_ose.latency.sampling import EXTENDED, PREDICTED, WHOLE, extend_in_depth, plan_measurement
+from hf_ose.latency.settings import LatencySettings, available_memory_bytes, cpu_description
+from hf_ose.latency.timing import ModelTooLargeError, estimated_bytes, measure_latency, random_model
 
 SETTINGS = LatencySettings(batch_size=2, seq_len=16, threads=1, warmup=1, repeats=3)
 

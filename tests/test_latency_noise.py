@@ -10,9 +10,9 @@ import pytest
 
 from hf_ose.architecture import Architecture
 from hf_ose.objectives.counting import StaticCost
-from hf_ose.objectives.latency import LatencySettings
-from hf_ose.objectives.latency_model import MAX_PASSES, LatencyModel, LatencyNoiseError
-from hf_ose.objectives.latency_rounds import CachedTimingStore, MemoryTimingStore, Timing
+from hf_ose.latency.model import MAX_PASSES, LatencyModel, LatencyNoiseError
+from hf_ose.latency.sampling import CachedTimingStore, MemoryTimingStore, Timing
+from hf_ose.latency.settings import LatencySettings
 from hf_ose.search.cache import ScoreCache
 
 SEQ = 128

@@ -12,12 +12,12 @@ import torch
 from transformers import BertConfig
 
 from hf_ose.cli import main
-from hf_ose.integrations.exported_runtime import ArtifactCache, fixed_inputs
-from hf_ose.integrations.onnx_latency import OnnxRuntimeFp32, OnnxRuntimeInt8
-from hf_ose.integrations.openvino_latency import OpenVinoFp32, OpenVinoInt8
-from hf_ose.objectives import runtimes
-from hf_ose.objectives.latency import LatencySettings, measure_latency, random_model
-from hf_ose.objectives.runtimes import KNOWN_EXTERNAL, RuntimeNotAvailableError, get_runtime
+from hf_ose.integrations.latency_runtimes import (
+    ArtifactCache, OnnxRuntimeFp32, OnnxRuntimeInt8, OpenVinoFp32, OpenVinoInt8, fixed_inputs,
+)
+from hf_ose.latency import settings as runtimes
+from hf_ose.latency.settings import KNOWN_EXTERNAL, LatencySettings, RuntimeNotAvailableError, get_runtime
+from hf_ose.latency.timing import measure_latency, random_model
 
 CONFIG = BertConfig(vocab_size=600, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 CLASSES = {"onnxruntime": OnnxRuntimeFp32, "onnxruntime-int8": OnnxRuntimeInt8, "openvino": OpenVinoFp32,

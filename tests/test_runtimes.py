@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -10,16 +11,17 @@ from importlib import metadata
 import pytest
 from transformers import BertConfig
 
-from hf_ose.objectives import runtimes
-from hf_ose.objectives.latency import LatencySettings, PyTorchRuntime, measure_latency
-from hf_ose.objectives.runtimes import (
+from hf_ose.latency import settings as runtimes
+from hf_ose.latency.settings import (
     ENTRY_POINT_GROUP,
     LatencyRuntime,
+    LatencySettings,
     RuntimeNotAvailableError,
     get_runtime,
     register_runtime,
     runtime_names,
 )
+from hf_ose.latency.timing import PyTorchRuntime, measure_latency
 
 CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 
@@ -120,9 +122,34 @@ def test_register_runtime_rejects_what_is_not_a_runtime():
 
 def test_the_core_never_imports_integrations():
     code = (
-        "import sys, hf_ose, hf_ose.objectives.latency_model, hf_ose.objectives.runtimes as r;"
+        "import sys, hf_ose, hf_ose.latency.model, hf_ose.latency.settings as r;"
         "r.get_runtime('pytorch');"
         "print(sorted(m for m in sys.modules if m.startswith('hf_ose.integrations') or m == 'integrations'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("old, name, new", [
+    ("hf_ose.objectives.latency", "LatencySettings", "hf_ose.latency.settings"),
+    ("hf_ose.objectives.latency", "random_model", "hf_ose.latency.timing"),
+    ("hf_ose.objectives.runtimes", "RUNTIMES", "hf_ose.latency.settings"),
+    ("hf_ose.objectives.latency_model", "LatencyNoiseError", "hf_ose.latency.model"),
+    ("hf_ose.hardware", "cpu_description", "hf_ose.latency.settings"),
+    ("hf_ose.objectives", "LatencyPredictor", "hf_ose.latency"),
+    ("hf_ose.integrations.exported_runtime", "ExportedRuntime", "hf_ose.integrations.latency_runtimes"),
+])
+def test_the_old_latency_paths_still_resolve_with_a_deprecation_warning(old, name, new):
+    module = importlib.import_module(old)
+    with pytest.warns(DeprecationWarning, match=f"{old}.{name} has moved to {new}"):
+        assert getattr(module, name) is getattr(importlib.import_module(new), name)
+
+
+def test_the_old_latency_submodules_still_resolve_with_a_deprecation_warning():
+    import hf_ose.objectives
+    from hf_ose.latency import sampling
+
+    with pytest.warns(DeprecationWarning, match="latency_plan has moved to hf_ose.latency.sampling"):
+        assert hf_ose.objectives.latency_plan is sampling
+    with pytest.raises(AttributeError, match="no attribute 'sampling'"):
+        hf_ose.objectives.sampling

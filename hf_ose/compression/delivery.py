@@ -21,13 +21,14 @@ from ..export.backend import get_export_backend
 from ..export.bench import bench
 from ..export.core import REPORT_NAME, input_names
 from ..export.errors import ExportError, ParityError
+from ..latency import RUNTIME_SPECS
 from ..tasks import Task
 from .settings import INT8_RUNTIMES, CompressSettings
 
 logger = logging.getLogger(__name__)
 
 #: The export backend behind each int8 runtime compress offers.
-BACKENDS: dict[str, str] = {"onnxruntime-int8": "onnx", "openvino-int8": "openvino"}
+BACKENDS: dict[str, str] = {name: RUNTIME_SPECS[name].backend for name in INT8_RUNTIMES}
 #: Latency is measured as the issue and the card state it: batch 1, sequence 128.
 BATCH_SIZE, SEQ_LEN = 1, 128
 

@@ -7,14 +7,13 @@ from typing import Any
 
 from ..budgets import Budget
 from ..errors import HfOseError
+from ..latency import INT8_RUNTIMES  # the int8 runtimes compress exports, measures, and picks the fastest of
 
 #: With no budget given: the lowest-error point at least this many times faster than the parent (by the
 #: search's latency, partly predicted). With the data-free prior (parameter counting) as the error, that is the
 #: largest student comfortably twice as fast (the margin covers the predictor's error, under 10% on average),
 #: never the degenerate W-best point of a small parent (README, "hf-ose compress").
 DEFAULT_MIN_SPEEDUP = 2.2
-#: Int8 runtimes compress exports, measures, and picks the fastest of (when ``runtime`` is not given).
-INT8_RUNTIMES = ("onnxruntime-int8", "openvino-int8")
 
 
 class CompressSettingsError(HfOseError, ValueError):

@@ -23,7 +23,7 @@ from ..distillation import DistillationLoss, DistillationTrainer
 from ..extractor import Objectives, OSEExtractor
 from ..front import ParetoFront
 from ..inheritance import extract_model
-from ..objectives.latency import LatencySettings
+from ..latency import LatencySettings
 from ..tasks import Task
 from .settings import CompressSettings
 

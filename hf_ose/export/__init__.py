@@ -4,10 +4,11 @@ The backends live in ``integrations/`` and are found by name through entry point
 core never imports them.
 """
 
+from ..latency.timing import BenchError, BenchResult, BenchRow, BenchTarget, measure, measure_models
 from .backend import (
     ENTRY_POINT_GROUP, ExportBackend, Session, export_backend_names, get_export_backend, register_export_backend,
 )
-from .bench import BenchError, BenchResult, BenchRow, BenchTarget, bench, measure, measure_models
+from .bench import bench
 from .core import REPORT_NAME, ExportReport, export, input_names, task_of
 from .errors import BackendNotAvailableError, ExportError, ParityError
 from .parity import DEFAULT_TEXTS, TOLERANCES, ParityResult, Tolerance, check_parity

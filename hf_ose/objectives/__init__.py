@@ -1,15 +1,21 @@
-"""The search's three objectives: size and FLOPs (counted), latency (measured and predicted), error (pluggable)."""
+"""The search's size, FLOPs (counted) and error (pluggable) objectives; latency lives in :mod:`hf_ose.latency`.
 
+The latency names and modules this package held (``LatencySettings``, ``latency_plan``, ...) still resolve
+here, with a :class:`DeprecationWarning`, for one release.
+"""
+
+from .. import latency as _latency
+from ..latency import model as _model, predictor as _predictor, sampling as _sampling, settings as _settings
+from ..latency import timing as _timing
 from .counting import StaticCost, StaticCostCounter, measure_static_cost
 from .error import DataFreePrior, ErrorObjective, as_error_objective
-from .latency import LatencyMeasurement, LatencySettings, ModelTooLargeError, measure_latency
-from .latency_model import LatencyModel, LatencyNoiseError
-from .latency_predictor import LatencyPredictor, LatencySample, choose_sample
-from .runtimes import LatencyRuntime, RuntimeNotAvailableError, get_runtime, register_runtime, runtime_names
 
 __all__ = [
-    "DataFreePrior", "ErrorObjective", "LatencyMeasurement", "LatencyModel", "LatencyNoiseError", "LatencyPredictor",
-    "LatencyRuntime", "LatencySample", "LatencySettings", "ModelTooLargeError", "RuntimeNotAvailableError",
-    "StaticCost", "StaticCostCounter", "as_error_objective", "choose_sample", "get_runtime", "measure_latency",
-    "measure_static_cost", "register_runtime", "runtime_names",
+    "DataFreePrior", "ErrorObjective", "StaticCost", "StaticCostCounter", "as_error_objective", "measure_static_cost",
 ]
+
+__getattr__ = _latency.moved(
+    __name__, _latency, _settings, _timing, _sampling, _predictor, _model,
+    modules={"latency_plan": "hf_ose.latency.sampling", "latency_rounds": "hf_ose.latency.sampling",
+             "latency_predictor": "hf_ose.latency.predictor"},
+)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..architecture import Architecture
-from .latency import MEASUREMENT_FIELDS, LatencySettings
+from .settings import MEASUREMENT_FIELDS, LatencySettings
 
 
 @dataclass(frozen=True)
