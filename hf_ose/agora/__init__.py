@@ -1,9 +1,9 @@
 """Agora (DESIGN section 6): fine-tune a small student near its parent's accuracy with dev-set-driven
 augmentation and distillation from a teacher. Names load on first use, so ``import hf_ose.agora`` stays light."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_names
 from .interfaces import AgoraError, Labeller, Point, Sampler
 
 #: Public names loaded on first use, by the module that defines them.
@@ -39,16 +39,6 @@ if TYPE_CHECKING:
     from .trainer import AgoraTrainer
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hf_ose.agora' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = ["AgoraError", "Labeller", "Point", "Sampler", *_LAZY]
