@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from hf_ose.cli import main
+from hf_ose.commands import main
 from hf_ose.integrations.exported_runtime import ArtifactCache, fixed_inputs
 from hf_ose.integrations.onnx_latency import OnnxRuntimeFp32, OnnxRuntimeInt8
 from hf_ose.integrations.openvino_latency import OpenVinoFp32, OpenVinoInt8

@@ -25,13 +25,26 @@ _LAZY: dict[str, str] = {
     "PipelineLabeller": "labellers",
     "CallableLabeller": "labellers",
     "train_teacher": "teacher",
+    "accuracy_metric": "metrics",
+    "FinetuneOptions": "finetuning",
+    "SeedRun": "finetuning",
+    "train_student": "finetuning",
+    "build_student": "finetuning",
+    "check_model": "finetuning",
+    "load_teacher": "finetuning",
+    "keep_best_seed": "finetuning",
+    "seed_summary": "finetuning",
+    "format_runs": "finetuning",
 }
 
 if TYPE_CHECKING:
     from .arguments import AgoraArguments
+    from .finetuning import (FinetuneOptions, SeedRun, build_student, check_model, format_runs, keep_best_seed,
+                             load_teacher, seed_summary, train_student)
     from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller
     from .lora import merge_lora
     from .loss import task_distillation_loss
+    from .metrics import accuracy_metric
     from .report import AgoraReport, AgoraRound
     from .samplers import (SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler, get_sampler,
                            register_sampler)
