@@ -9,7 +9,7 @@ Per task, over several seeds, test accuracy (mean and spread) and wall time of:
                           tells Agora's points from its choice of learning rate
   student + Agora         AgoraTrainer: settings, dev mistakes, sampled points labelled by the teacher
   student + Agora + dist. both
-Every row trains through ``hf_ose.agora.command.train_student`` (what ``hf-ose finetune`` runs). Results go to
+Every row trains through ``hf_ose.agora.finetuning.train_student`` (what ``hf-ose finetune`` runs). Results go to
 ``--json`` row by row: a killed run keeps what it finished, and the same command resumes it.
 
 Run: python benchmarks/agora.py                      (the full run: hours on 2 CPU cores)
@@ -38,7 +38,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from hf_ose import Architecture, get_adapter
-from hf_ose.agora.command import FinetuneOptions, SeedRun, load_teacher, train_student
+from hf_ose.agora.finetuning import FinetuneOptions, SeedRun, load_teacher, train_student
 from hf_ose.export import measure_models
 from hf_ose.inheritance import extract_model, save_student
 from hf_ose.io import atomic_write

@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, TrainingArguments
 
 from hf_ose import ParetoFront
-from hf_ose.cli import main as hf_ose_cli
+from hf_ose.commands import main as hf_ose_cli
 from hf_ose.data import load_texts
 from hf_ose.distillation import DistillationTrainer, distillation_dataset
 from hf_ose.export import measure_models

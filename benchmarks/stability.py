@@ -75,7 +75,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run_once(folder: Path, min_speedup: float) -> Run:
     """``hf-ose extract roberta-large --space bort`` in a new process, writing to ``folder`` and caching in
     ``folder/cache``; its output is kept in ``folder/output.txt``."""
-    command = [sys.executable, "-m", "hf_ose.cli", *COMMAND, "--out", str(folder), "--cache-dir",
+    command = [sys.executable, "-m", "hf_ose.commands", *COMMAND, "--out", str(folder), "--cache-dir",
                str(folder / "cache"), "--quiet"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})

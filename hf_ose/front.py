@@ -16,7 +16,7 @@ from .budgets import Budget, choose
 from .io import atomic_write, ensure_writable_folder
 from .record import ParetoPoint, RecordFormatError, ReferencePoint, SearchRecord, hf_ose_version
 
-__all__ = ["ParetoFront", "ParetoPoint", "ReferencePoint"]
+__all__ = ["ParetoFront", "ParetoPoint", "ReferencePoint", "format_front"]
 
 
 @dataclass
@@ -155,3 +155,56 @@ def _point(values: dict[str, Any]) -> ParetoPoint:
         **{k: values[k] for k in ("params", "effective_params", "flops", "latency_ms", "error",
                                   "latency_source", "error_source")},
     )
+
+
+def format_front(front: ParetoFront, chosen: ParetoPoint | None = None, budget: Budget | None = None) -> str:
+    """The front as a terminal table, the W-best point marked ``*`` and a point ``chosen`` within ``budget``
+    ``>``, with what the error column measures and how the numbers were obtained."""
+    best, reference, record = front.best("w"), front.reference, front.record
+    header = f"{'':2}{'architecture':<28}{'params':>10}{'non-emb':>10}{'GFLOPs':>9}{'latency ms':>13}{'error':>9}{'W':>8}"
+    lines = [header, "-" * len(header)]
+    for point in front.points:
+        marker = ("*" if point is best else "") + (">" if point is chosen else "")
+        source = "~" if point.latency_source == "predicted" else ""
+        lines.append(
+            f"{marker:2}{str(point.architecture):<28}{point.params / 1e6:>9.1f}M{point.effective_params / 1e6:>9.1f}M"
+            f"{point.flops / 1e9:>9.2f}{source + f'{point.latency_ms:.1f}':>13}{point.error:>9.4f}"
+            f"{point.w(reference):>8.4f}"
+        )
+    lines += ["", f"* W-best: {_describe(best, reference)} [Bort's W-coefficient]"]
+    if chosen is not None:
+        lines.append(f"> Chosen: {_describe(chosen, reference)}" + (f" [{budget.criterion()}]" if budget else ""))
+    parent_error = "unknown" if reference.error is None else f"{reference.error:.4f}"
+    lines.append(f"  Parent (T): {reference.params / 1e6:.1f}M parameters, {reference.latency_ms:.1f} ms, error {parent_error}")
+    return "\n".join(lines + (_record_lines(record, len(front)) if record is not None else []))
+
+
+def _describe(point: ParetoPoint, reference: ReferencePoint) -> str:
+    return (f"{point.architecture}  ({point.params / 1e6:.1f}M parameters, {point.latency_ms:.1f} ms, "
+            f"{point.speedup(reference):.1f}x faster than the parent, error {point.error:.4f})")
+
+
+def _record_lines(record: SearchRecord, size: int) -> list[str]:
+    """What the error column measures, the search's cost and the latency predictor's accuracy."""
+    settings, latency = record.settings, record.latency
+    mean, worst = latency.get("held_out_mean_relative_error"), latency.get("held_out_max_relative_error")
+    held_out = (
+        f"predictor held-out error mean {100 * mean:.1f}%, worst {100 * worst:.1f}%"
+        if mean is not None and worst is not None
+        else "predictor held-out error not available (too few measured points to hold one out: raise --latency-samples)"
+    )
+    lines = [
+        f"Error column: {settings.error_objective} (lower is better).",
+        f"Front: {size} points from {record.candidates} candidates; {record.evaluations} error evaluations (bound "
+        f"{record.evaluation_bound}, {record.cached_evaluations} from the cache), epsilon={settings.epsilon}, "
+        f"strategy={settings.strategy}, {record.seconds} s.",
+        f"Latency: {latency['measured']} measured, {latency['predicted']} predicted (~); {held_out} "
+        f"(batch {latency['batch_size']}, sequence {latency['seq_len']}, {latency['threads']} threads, "
+        f"{latency['runtime']}).",
+    ]
+    if settings.error_is_prior:
+        lines.append(
+            f"Errors are PRIOR ESTIMATES ({settings.error_objective}): no weights or data were used. "
+            "Plug in a measured error objective to rank depth against width."
+        )
+    return lines

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from hf_ose.cli import main
+from hf_ose.commands import main
 from hf_ose.export import BackendNotAvailableError, BenchError, BenchTarget, bench, export, measure, measure_models
 from hf_ose.export.bench import ARTIFACT_FILES, fixed_inputs, open_targets
 

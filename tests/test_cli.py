@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoConfig
 
 from hf_ose import Architecture, ParetoFront
-from hf_ose.cli import main
+from hf_ose.commands import main
 
 
 def test_extract_writes_the_front_and_says_errors_are_prior_estimates(tmp_path, capsys):
@@ -117,7 +117,8 @@ def test_a_preset_has_no_weights_to_inherit(tmp_path, capsys):
 
 
 def test_task_surrogate_options_reach_the_surrogate(minilm_path, sst2_dir):
-    from hf_ose.cli import _error_objective, build_parser
+    from hf_ose.commands import build_parser
+    from hf_ose.commands.extract import _error_objective
     from hf_ose.parent import load_parent_model
 
     split = [str(sst2_dir / "train.tsv"), str(sst2_dir / "validation.tsv")]
@@ -196,7 +197,7 @@ def test_missing_folders_are_named_as_folders(tmp_path, capsys):
 
 def test_version_and_help_for_every_option(capsys):
     from hf_ose import __version__
-    from hf_ose.cli import build_parser
+    from hf_ose.commands import build_parser
 
     with pytest.raises(SystemExit) as exited:
         main(["--version"])
@@ -210,7 +211,7 @@ def test_version_and_help_for_every_option(capsys):
 def test_the_table_prints_without_a_held_out_latency_figure_when_none_was_possible():
     from pathlib import Path
 
-    from hf_ose.cli import format_front
+    from hf_ose.front import format_front
 
     front = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
     front.record.latency.update(held_out_mean_relative_error=None, held_out_max_relative_error=None)

@@ -22,7 +22,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 from hf_ose.budgets import Budget, BudgetError
 from hf_ose.compression import delivery, pipeline
 from hf_ose.compression.delivery import shipped_runtime, wilson_lower_bound
-from hf_ose.compression.command import add_compress_command, settings_from
+from hf_ose.commands import compress as compress_command
 from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
@@ -222,14 +222,14 @@ def test_malformed_settings_are_refused_naming_the_fix(options, message):
 
 def test_command_line_options_reach_the_settings():
     parser = argparse.ArgumentParser()
-    add_compress_command(parser.add_subparsers())
+    compress_command.add_parser(parser.add_subparsers())
     args = parser.parse_args(["compress", "parent/", "--task", "rte", "--out", "o", "--min-speedup", "3",
                               "--train-rows", "0", "--checkpoint-steps", "25", "--min-agreement", "0.98",
                               "--runtime", "openvino-int8", "--seed", "4"])
-    settings = settings_from(args)
+    settings = compress_command._settings(args)
     assert (settings.parent, settings.task, settings.budget, settings.train_rows) == ("parent/", "rte",
                                                                                       Budget(min_speedup=3.0), None)
     assert (settings.checkpoint_steps, settings.min_agreement, settings.runtime, settings.seed) == (
         25, 0.98, "openvino-int8", 4)
     with pytest.raises(CompressSettingsError, match="checkpoint_steps=0"):
-        settings_from(parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--checkpoint-steps", "0"]))
+        compress_command._settings(parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--checkpoint-steps", "0"]))

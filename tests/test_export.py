@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
-from hf_ose.cli import main
+from hf_ose.commands import main
 from hf_ose.errors import ParentNotFoundError
 from hf_ose.export import (
     BackendNotAvailableError, ExportBackend, ExportError, ParityError, Tolerance, backend as backend_module, export,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from hf_ose.cli import main
+from hf_ose.commands import main
 from hf_ose.data import load_texts
 from hf_ose.export import TOLERANCES, ExportError, export
 

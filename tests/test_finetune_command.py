@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertConfig, BertModel
 
-from hf_ose.agora.command import FinetuneOptions, build_student
-from hf_ose.cli import main
+from hf_ose.agora.finetuning import FinetuneOptions, build_student
+from hf_ose.commands import main
 from hf_ose.tasks import load_task
 
 from .conftest import TEST_DATA

@@ -52,7 +52,7 @@ def scenario_single(model_dir: str, home: str) -> dict[str, object]:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     import hf_ose
-    from hf_ose.cli import main
+    from hf_ose.commands import main
 
     found: dict[str, object] = {}
     found["no_token"] = _attempt(lambda: hf_ose.push_to_hub(model_dir, "tester/tiny-ose"))

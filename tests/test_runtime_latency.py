@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from hf_ose.cli import main
+from hf_ose.commands import main
 from hf_ose.integrations.latency_runtimes import (
     ArtifactCache, OnnxRuntimeFp32, OnnxRuntimeInt8, OpenVinoFp32, OpenVinoInt8, fixed_inputs,
 )

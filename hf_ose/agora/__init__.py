@@ -1,9 +1,9 @@
 """Agora (design notes, "Agora"): fine-tune a small student near its parent's accuracy with dev-set-driven
 augmentation and distillation from a teacher. Names load on first use, so ``import hf_ose.agora`` stays light."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_names
 from .interfaces import AgoraError, Labeller, Point, Sampler
 
 #: Public names loaded on first use, by the module that defines them.
@@ -26,13 +26,26 @@ _LAZY: dict[str, str] = {
     "PipelineLabeller": "labellers",
     "CallableLabeller": "labellers",
     "train_teacher": "teacher",
+    "accuracy_metric": "metrics",
+    "FinetuneOptions": "finetuning",
+    "SeedRun": "finetuning",
+    "train_student": "finetuning",
+    "build_student": "finetuning",
+    "check_model": "finetuning",
+    "load_teacher": "finetuning",
+    "keep_best_seed": "finetuning",
+    "seed_summary": "finetuning",
+    "format_runs": "finetuning",
 }
 
 if TYPE_CHECKING:
     from .arguments import AgoraArguments
+    from .finetuning import (FinetuneOptions, SeedRun, build_student, check_model, format_runs, keep_best_seed,
+                             load_teacher, seed_summary, train_student)
     from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller
     from .lora import merge_lora
     from .loss import task_distillation_loss
+    from .metrics import accuracy_metric
     from .report import AgoraReport, AgoraRound
     from .samplers import (SAMPLER_REGISTRY, SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
                            get_sampler, register_sampler)
@@ -40,16 +53,6 @@ if TYPE_CHECKING:
     from .trainer import AgoraTrainer
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hf_ose.agora' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 __all__ = ["AgoraError", "Labeller", "Point", "Sampler", *_LAZY]

@@ -38,7 +38,7 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
     ``AutoModelForSequenceClassification.from_pretrained``.
     """
     from .arguments import AgoraArguments
-    from .command import accuracy_metric
+    from .metrics import accuracy_metric
     from .trainer import AgoraTrainer
 
     task = _task(task)

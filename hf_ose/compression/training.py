@@ -15,7 +15,7 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..agora.arguments import AgoraArguments
-from ..agora.command import accuracy_metric
+from ..agora.metrics import accuracy_metric
 from ..agora.report import AgoraReport
 from ..agora.trainer import AgoraTrainer
 from ..checkpoints import last_complete_checkpoint

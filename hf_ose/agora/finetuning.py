@@ -1,29 +1,31 @@
-"""``hf-ose finetune``: a student fine-tuned on a task, plainly, with distillation from a teacher, with Agora, or
-both, over one or more seeds; the best seed by development score is kept. :func:`train_student` is the same
-run from Python (the Agora benchmark uses it)."""
+"""Fine-tuning a student on a task, as ``hf-ose finetune`` does: plainly, with distillation from a teacher, with
+Agora, or both (:class:`FinetuneOptions`), one seed per :func:`train_student` call; :func:`keep_best_seed` keeps the
+best seed by development score. The Agora benchmark runs the same code."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase, set_seed)
 
-from ..io import atomic_write, ensure_writable_folder
+from ..io import atomic_write
 from .interfaces import AgoraError, Labeller
+from .metrics import accuracy_metric
 
 if TYPE_CHECKING:
     from ..tasks import Task
     from .arguments import AgoraArguments
 
+#: The report each run writes in its folder (and :func:`keep_best_seed` in the output folder).
 REPORT = "agora_report.json"
 #: What is copied from the best seed's folder to the output folder besides its files: a LoRA run's adapter.
 _ADAPTER_FOLDER = "adapter"
@@ -96,87 +98,6 @@ class SeedRun:
                 "output_dir": str(self.output_dir)}
 
 
-def add_finetune_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``finetune`` to the ``hf-ose`` subcommands."""
-    command = subparsers.add_parser(
-        "finetune", help="Fine-tune a student on a task: plainly, with distillation, with Agora, or both.",
-        description="Fine-tune MODEL on TASK (sst2, rte, a datasets id, or a folder with train/validation/test "
-                    ".tsv/.csv/.jsonl files) and write the model, its tokenizer and agora_report.json (with the "
-                    "test accuracy) to --out.",
-    )
-    command.add_argument("model", help="a local model folder: a bare encoder (a new head is added) or a classifier")
-    command.add_argument("--task", required=True, help="sst2, rte, a datasets id NAME[:CONFIG], or a task folder")
-    command.add_argument("--teacher", help="a sequence-classifier folder: the labeller and distillation source "
-                                           "(default with --agora/--distill: MODEL fine-tuned into OUT/teacher)")
-    command.add_argument("--agora", action="store_true", help="run Agora's loop (settings, dev mistakes, new points)")
-    command.add_argument("--distill", action="store_true", help="distil from the teacher's logits")
-    command.add_argument("--lora", action="store_true", help="train LoRA adapters (merged before the final save)")
-    command.add_argument("--seeds", type=int, default=1, help="runs with seeds 0..N-1; the best dev score is kept")
-    command.add_argument("--out", required=True, help="a new or empty output folder")
-    command.add_argument("--epochs", type=float, default=3.0, help="epochs per fine-tuning (default 3)")
-    command.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
-    command.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
-    command.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
-    command.add_argument("--settings", help="Agora's settings: a JSON list of TrainingArguments dicts, or a file "
-                                               "(default: --lr halved, as given and doubled)")
-    command.add_argument("--samples-per-mistake", type=int, default=4, help="new points per dev mistake (default 4)")
-    command.add_argument("--sampler", default="token-edits",
-                         help="token-edits, masked-lm or nearest-neighbours (default token-edits)")
-    command.add_argument("--rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
-    command.add_argument("--min-confidence", type=float, default=0.0,
-                         help="teacher confidence a generated point needs to be kept (default 0)")
-    command.add_argument("--train-rows", type=int, help="fine-tune on a random N-row subset of the train split")
-    return command
-
-
-def run_finetune(args: argparse.Namespace) -> int:
-    """Run ``hf-ose finetune``; errors propagate to the CLI's handler."""
-    options = FinetuneOptions(
-        agora=args.agora, distill=args.distill, lora=args.lora, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, max_length=args.max_length, settings=_settings(args.settings),
-        samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.rounds,
-        min_confidence=args.min_confidence,
-    )
-    if args.seeds < 1:
-        raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
-    for option, value in (("--settings", args.settings), ("--rounds", args.rounds)):
-        if value is not None and not options.agora:
-            raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
-    if args.teacher and not options.needs_teacher:
-        raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
-                         "drop --teacher for a plain fine-tuning.")
-    from ..tasks import load_task
-
-    out = _new_folder(Path(args.out))
-    task = load_task(args.task)
-    if args.train_rows is not None:
-        task = task.subsample(train=args.train_rows)
-    print(f"Task {task.describe()}")
-    check_model(args.model, task)
-    teacher = None
-    if options.needs_teacher:
-        teacher = _teacher(args.teacher, args.model, task, out / "teacher", options)
-    runs = []
-    for seed in range(args.seeds):
-        print(f"Seed {seed + 1}/{args.seeds}")
-        runs.append(train_student(args.model, task, out / f"seed-{seed}" if args.seeds > 1 else out, options, seed,
-                                  teacher))
-    best = max(runs, key=lambda run: run.dev_score)
-    report = json.loads((best.output_dir / REPORT).read_text())
-    if args.seeds > 1:
-        for item in best.output_dir.iterdir():
-            if item.is_file():
-                shutil.copy2(item, out / item.name)
-            elif item.name == _ADAPTER_FOLDER:
-                shutil.copytree(item, out / item.name)
-    report["seeds"] = seed_summary(runs, best)
-    atomic_write(out / REPORT, json.dumps(report, indent=2) + "\n")
-    print(format_runs(runs, best, task, options))
-    print(f"Wrote the seed-{best.seed} model, its tokenizer and {REPORT} to {out} "
-          "(loads with AutoModelForSequenceClassification.from_pretrained).")
-    return 0
-
-
 def train_student(model: str | Path, task: Task, output_dir: Path, options: FinetuneOptions, seed: int,
                   teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller | None = None) -> SeedRun:
     """Fine-tune ``model`` (a folder) on ``task`` under ``seed`` as ``options`` say, distilling from and
@@ -219,12 +140,9 @@ def build_student(model: str | Path, task: Task, *, lora: bool = False
 
 def check_model(model: str | Path, task: Task) -> PreTrainedTokenizerBase:
     """``model``'s tokenizer, once its folder loads and a classifier's class count fits ``task``."""
-    try:
+    with _loading(f"the model folder {model}", "pass a folder with config.json, weights and a tokenizer."):
         config = AutoConfig.from_pretrained(model)
         tokenizer = AutoTokenizer.from_pretrained(model)
-    except (OSError, ValueError) as error:
-        raise AgoraError(f"Cannot load the model folder {model} ({error}): pass a folder with config.json, "
-                         "weights and a tokenizer.") from error
     classifier = any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
     if classifier and config.num_labels != task.num_labels:
         raise AgoraError(f"{model} classifies {config.num_labels} classes but the task {task.name} has "
@@ -233,10 +151,20 @@ def check_model(model: str | Path, task: Task) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def accuracy_metric(prediction: Any) -> dict[str, float]:
-    """``compute_metrics`` for ``Trainer``: the share of rows whose arg-max class is the label."""
-    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(prediction.label_ids)).mean())}
+def keep_best_seed(runs: list[SeedRun], out: Path) -> SeedRun:
+    """The run with the best development score; with several runs, its files (and LoRA adapter) are copied to
+    ``out``, whose report gains every seed's figures (:func:`seed_summary`)."""
+    best = max(runs, key=lambda run: run.dev_score)
+    report = json.loads((best.output_dir / REPORT).read_text())
+    if len(runs) > 1:
+        for item in best.output_dir.iterdir():
+            if item.is_file():
+                shutil.copy2(item, out / item.name)
+            elif item.name == _ADAPTER_FOLDER:
+                shutil.copytree(item, out / item.name)
+    report["seeds"] = seed_summary(runs, best)
+    atomic_write(out / REPORT, json.dumps(report, indent=2) + "\n")
+    return best
 
 
 def seed_summary(runs: list[SeedRun], best: SeedRun) -> dict[str, Any]:
@@ -265,26 +193,14 @@ def format_runs(runs: list[SeedRun], best: SeedRun, task: Task, options: Finetun
 
 def load_teacher(folder: str | Path, task: Task) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A saved sequence classifier and its tokenizer, checked against the task's classes."""
-    try:
+    with _loading(f"the teacher {folder}", "pass a folder with a sequence classifier and its tokenizer "
+                                            "(e.g. OUT/teacher of an earlier run)."):
         model = AutoModelForSequenceClassification.from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError) as error:
-        raise AgoraError(f"Cannot load the teacher {folder} ({error}): pass a folder with a sequence classifier "
-                         "and its tokenizer (e.g. OUT/teacher of an earlier run).") from error
     if model.config.num_labels != task.num_labels:
         raise AgoraError(f"The teacher {folder} has {model.config.num_labels} classes but the task {task.name} has "
                          f"{task.num_labels}: pass a teacher fine-tuned on this task.")
     return model.eval(), tokenizer
-
-
-def _teacher(path: str | None, parent: str, task: Task, folder: Path,
-             options: FinetuneOptions) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    if path:
-        return load_teacher(path, task)
-    from .teacher import train_teacher
-
-    print(f"No --teacher: fine-tuning {parent} on {task.name} into {folder} first.")
-    return train_teacher(parent, task, folder, args=options.arguments(folder, 0, distill=False, agora=False))
 
 
 def _labeller(teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller,
@@ -297,23 +213,10 @@ def _labeller(teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labelle
     return as_labeller(model, tokenizer=tokenizer, max_length=options.max_length)
 
 
-def _settings(text: str | None) -> tuple[dict[str, Any], ...] | None:
-    """``--settings``: a JSON list of dicts, inline or in a file."""
-    if text is None:
-        return None
-    source = Path(text).read_text() if Path(text).is_file() else text
+@contextmanager
+def _loading(what: str, fix: str) -> Iterator[None]:
+    """Loading ``what`` from a folder: a load error becomes an :class:`AgoraError` that says ``fix``."""
     try:
-        settings = json.loads(source)
-    except json.JSONDecodeError as error:
-        raise AgoraError(f"--settings {text[:80]!r} is neither a JSON file nor JSON ({error.msg}): write e.g. "
-                         "'[{\"learning_rate\": 5e-5}, {\"learning_rate\": 1e-4}]'.") from error
-    if not isinstance(settings, list) or not settings or not all(isinstance(s, dict) for s in settings):
-        raise AgoraError(f"--settings must be a non-empty JSON list of dicts of TrainingArguments fields, not "
-                         f"{source[:80]!r}.")
-    return tuple(settings)
-
-
-def _new_folder(out: Path) -> Path:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AgoraError(f"--out {out} exists and is not an empty folder: choose a new or empty folder.")
-    return ensure_writable_folder(out)
+        yield
+    except (OSError, ValueError) as error:
+        raise AgoraError(f"Cannot load {what} ({error}): {fix}") from error

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..budgets import Budget
-from .settings import DEFAULT_MIN_SPEEDUP, INT8_RUNTIMES, CompressSettings
+from ..compression.settings import DEFAULT_MIN_SPEEDUP, INT8_RUNTIMES, CompressSettings
+from .options import budget_from
 
 
-def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``compress`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "compress", help="Parent + task -> a smaller, faster, checked model with its int8 artifact and card.",
@@ -45,23 +45,12 @@ def add_compress_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     return command
 
 
-def settings_from(args: argparse.Namespace) -> CompressSettings:
-    """The run's settings from the parsed options."""
-    limits = {name: getattr(args, name) for name in ("min_speedup", "max_latency_ms", "max_params",
-                                                     "max_error_increase") if getattr(args, name) is not None}
-    extra: dict[str, Any] = {"budget": Budget(**limits)} if limits else {}
-    return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
-                            epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
-                            threads=args.threads, min_agreement=args.min_agreement,
-                            checkpoint_steps=args.checkpoint_steps, **extra)
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose compress``; errors propagate to the command line's handler."""
+    from ..compression.pipeline import compress
+    from ..compression.summary import format_stage_times, format_summary
 
-
-def run_compress(args: argparse.Namespace) -> int:
-    """Run ``hf-ose compress``; errors propagate to the CLI's handler."""
-    from .pipeline import compress
-    from .summary import format_stage_times, format_summary
-
-    settings = settings_from(args)  # malformed options are refused here, before any work
+    settings = _settings(args)  # malformed options are refused here, before any work
     result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(result.summary()))
     print(format_stage_times(result.seconds))
@@ -73,3 +62,13 @@ def run_compress(args: argparse.Namespace) -> int:
             print(f"Pushed to {pushed.repo_id}@{pushed.revision}: {len(pushed.uploaded)} files uploaded, "
                   f"{len(pushed.unchanged)} already there.")
     return 0
+
+
+def _settings(args: argparse.Namespace) -> CompressSettings:
+    """The run's settings from the parsed options."""
+    budget = budget_from(args)
+    extra: dict[str, Any] = {"budget": budget} if budget is not None else {}
+    return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
+                            epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
+                            threads=args.threads, min_agreement=args.min_agreement,
+                            checkpoint_steps=args.checkpoint_steps, **extra)

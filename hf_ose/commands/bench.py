@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .bench import BenchError, bench
 
-
-def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``bench`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "bench", help="Time PyTorch models and exported artifacts side by side.",
@@ -29,8 +27,10 @@ def add_bench_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     return command
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    """Run ``hf-ose bench``; errors propagate to the CLI's handler."""
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose bench``; errors propagate to the command line's handler."""
+    from ..export.bench import BenchError, bench
+
     if args.json and not Path(args.json).resolve().parent.is_dir():  # checked before minutes of timing
         raise BenchError(f"--json {args.json}: its folder does not exist; create it or choose another path.")
     result = bench(args.paths, threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len,

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data import load_texts
-from .backend import KNOWN_EXTERNAL
-from .core import export
-from .errors import ExportError
+from ..export.backend import KNOWN_EXTERNAL
 
 
-def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``export`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "export", help="A parity-checked CPU artifact (ONNX Runtime or OpenVINO) in Optimum's layout.",
@@ -35,8 +32,12 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     return command
 
 
-def run_export(args: argparse.Namespace) -> int:
-    """Run ``hf-ose export``; errors propagate to the CLI's handler."""
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose export``; errors propagate to the command line's handler."""
+    from ..data import load_texts
+    from ..export.core import export
+    from ..export.errors import ExportError
+
     calibration = None
     if args.calibration is not None:
         if not Path(args.calibration).is_file():

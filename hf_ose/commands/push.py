@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .hub import DEFAULT_MESSAGE, push_to_hub
+from ..publish.hub import DEFAULT_MESSAGE
 
 
-def add_push_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``push`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "push", help="Publish a model folder (or a front's point folders) to the Hugging Face Hub.",
@@ -28,8 +28,10 @@ def add_push_command(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return command
 
 
-def run_push(args: argparse.Namespace) -> int:
-    """Run ``hf-ose push``; errors propagate to the CLI's handler."""
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose push``; errors propagate to the command line's handler."""
+    from ..publish.hub import push_to_hub
+
     results = push_to_hub(args.folder, args.repo, private=args.private, branch_per_point=args.branch_per_point,
                           revision=args.revision, commit_message=args.message)
     for result in results:

@@ -1,0 +1,151 @@
+"""``hf-ose extract``: search a parent's architecture space and write the Pareto front."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from .. import PRESETS
+from ..latency.settings import runtime_names
+from .options import budget_from, data_source, parameter_count, runtime_name
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from ..objectives.error import ErrorObjective
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``extract`` to the ``hf-ose`` subcommands."""
+    extract = subparsers.add_parser(
+        "extract", help="Pareto-optimal variants of a parent over (parameters, latency, error).",
+        description="Search a parent's architecture space and write the Pareto front.",
+    )
+    extract.add_argument("parent", help=f"a local model folder, a Hub id, or a preset: {', '.join(PRESETS)}")
+    extract.add_argument("--space", default="auto", help="'auto' (derived from the parent), 'bort', or a JSON grid file")
+    extract.add_argument("--epsilon", type=float, default=0.1, help="approximation factor in (0, 1] (default 0.1)")
+    extract.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs and latency (default 128)")
+    extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
+    extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    extract.add_argument("--runtime", type=runtime_name, default="pytorch",
+                         help=f"where latency is measured: {', '.join(runtime_names())} (default pytorch)")
+    extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
+    extract.add_argument("--on-noise", choices=("raise", "warn"), default="raise",
+                         help="when latency measurements look like noise (a busy CPU): stop (default) or warn and go on")
+    extract.add_argument("--strategy", choices=("fptas", "interval"), default="fptas",
+                         help="'fptas' (the epsilon guarantee, default) or 'interval' (the FPTAS paper's variant)")
+    extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")
+    extract.add_argument("--cache-dir", default=None, help="search cache (default OUT/cache; re-running resumes)")
+    extract.add_argument("--quiet", action="store_true", help="no progress bars")
+    errors = extract.add_argument_group("error objective")
+    errors.add_argument("--error", choices=("prior", "distill", "task"), default="prior",
+                        help="data-free prior (default), distillation surrogate (--texts) or task surrogate (--task)")
+    errors.add_argument("--texts", help="unlabelled text: a .txt/.tsv/.csv/.jsonl file or a datasets id NAME[:SPLIT]")
+    errors.add_argument("--text-column", default="sentence", help="text column of --texts and --task (default sentence)")
+    errors.add_argument("--task", nargs=2, metavar=("TRAIN", "DEV"), help="labelled train and dev data (files or NAME[:SPLIT])")
+    errors.add_argument("--label-column", default="label", help="label column of --task (default label)")
+    errors.add_argument("--steps", type=int, default=None,
+                        help="surrogate training steps per candidate (default: 25 distil, 100 task)")
+    errors.add_argument("--repeats", type=int, default=None,
+                        help="task surrogate: independent runs averaged per candidate (default 2)")
+    errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
+    budgets = extract.add_argument_group(
+        "budget", "choose a point within these limits, printed beside the W-best (Bort's W-coefficient) point; "
+        "with --max-error-increase, the fastest such point, otherwise the lowest-error one")
+    budgets.add_argument("--max-latency-ms", type=float, metavar="MS", help="latency at most MS milliseconds")
+    budgets.add_argument("--min-speedup", type=float, metavar="X",
+                         help="at least X times faster than the parent (measured in the same run)")
+    budgets.add_argument("--max-params", type=parameter_count, metavar="N",
+                         help="at most N parameters (e.g. 20000000, 2e7 or 20M)")
+    budgets.add_argument("--max-error-increase", type=float, metavar="E",
+                         help="error at most the parent's error plus E, in the error column's units")
+    return extract
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose extract``; errors propagate to the command line's handler."""
+    from ..budgets import BudgetError
+    from ..executors import LocalProcessExecutor
+    from ..extractor import Objectives, OSEExtractor
+    from ..front import format_front
+    from ..io import ensure_writable_folder
+    from ..latency import LatencySettings
+    from ..latency.settings import cpu_description
+    from ..parent import load_parent_model
+
+    _check_error_options(args)
+    budget = budget_from(args)
+    out = ensure_writable_folder(args.out)
+    parent = args.parent if args.error == "prior" else load_parent_model(args.parent)
+    objectives = Objectives(
+        error=_error_objective(args, parent),
+        latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads,
+                                runtime=args.runtime, on_noise=args.on_noise),
+        latency_samples=args.latency_samples,
+    )
+    executor = LocalProcessExecutor(args.workers) if args.workers > 1 else None
+    extractor = OSEExtractor(
+        parent, space=args.space, epsilon=args.epsilon, objectives=objectives,
+        cache_dir=args.cache_dir or out / "cache", strategy=args.strategy, executor=executor,
+    )
+    print(f"Parent: {args.parent} ({extractor.parent.model_type}, {extractor.space.parent_architecture})")
+    print(f"Space: {len(extractor.space)} valid candidates, dropped {dict(extractor.space.dropped) or 'none'}")
+    print(f"CPU: {cpu_description()}")
+    print(extractor.abnc_report())
+    try:
+        front = extractor.extract(progress=not args.quiet)
+    finally:
+        if executor is not None:
+            executor.close()
+    chosen, missed = None, None
+    if budget is not None:
+        try:
+            chosen = front.choose(**budget.limits())
+        except BudgetError as error:
+            missed = error
+    print()
+    print(format_front(front, chosen, budget))
+    front.to_json(out / "front.json")
+    front.to_csv(out / "front.csv")
+    front.plot(out / "front.png", chosen=chosen)
+    front.save_pretrained(out / "configs")
+    print(f"\nWrote {out}/front.json, front.csv, front.png and configs/ ({len(front)} config folders).")
+    if missed is not None:
+        print(f"hf-ose: error: {missed}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _check_error_options(args: argparse.Namespace) -> None:
+    """Refuse surrogate options that the chosen ``--error`` would silently ignore."""
+    for option, value, needs in (("--texts", args.texts, "distill"), ("--task", args.task, "task"),
+                                 ("--repeats", args.repeats, "task")):
+        if value is not None and args.error != needs:
+            raise ValueError(f"{option} is for --error {needs}: use it with --error {needs}, or drop it.")
+    if args.steps is not None and args.error == "prior":
+        raise ValueError("--steps sets surrogate training steps: use it with --error distill or --error task.")
+
+
+def _error_objective(args: argparse.Namespace, parent: PreTrainedModel | str) -> ErrorObjective | None:
+    """The error objective the arguments ask for (``None``: the data-free prior)."""
+    if args.error == "prior":
+        return None
+    import torch
+
+    from ..data import load_texts
+    from ..surrogates import DistillationSurrogate, TaskSurrogate
+
+    threads = max(1, torch.get_num_threads() // args.workers) if args.workers > 1 else None
+    steps = {} if args.steps is None else {"steps": args.steps}  # None: the surrogate's own default
+    if args.error == "distill":
+        if not args.texts:
+            raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
+        texts = load_texts(data_source(args.texts), column=args.text_column)
+        return DistillationSurrogate(parent, texts, **steps, threads=threads)
+    if not args.task:
+        raise ValueError("--error task needs --task TRAIN DEV (labelled data: files or datasets ids).")
+    train, dev = (data_source(source) for source in args.task)
+    repeats = {} if args.repeats is None else {"repeats": args.repeats}
+    return TaskSurrogate(parent, train, dev, **steps, **repeats, text_column=args.text_column,
+                         label_column=args.label_column, threads=threads)

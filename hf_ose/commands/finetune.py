@@ -1,0 +1,115 @@
+"""``hf-ose finetune``: a student fine-tuned on a task, plainly, with distillation from a teacher, with Agora, or
+both, over one or more seeds; the best seed by development score is kept (:mod:`hf_ose.agora.finetuning`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..agora.interfaces import AgoraError
+from ..io import ensure_writable_folder
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``finetune`` to the ``hf-ose`` subcommands."""
+    command = subparsers.add_parser(
+        "finetune", help="Fine-tune a student on a task: plainly, with distillation, with Agora, or both.",
+        description="Fine-tune MODEL on TASK (sst2, rte, a datasets id, or a folder with train/validation/test "
+                    ".tsv/.csv/.jsonl files) and write the model, its tokenizer and agora_report.json (with the "
+                    "test accuracy) to --out.",
+    )
+    command.add_argument("model", help="a local model folder: a bare encoder (a new head is added) or a classifier")
+    command.add_argument("--task", required=True, help="sst2, rte, a datasets id NAME[:CONFIG], or a task folder")
+    command.add_argument("--teacher", help="a sequence-classifier folder: the labeller and distillation source "
+                                           "(default with --agora/--distill: MODEL fine-tuned into OUT/teacher)")
+    command.add_argument("--agora", action="store_true", help="run Agora's loop (settings, dev mistakes, new points)")
+    command.add_argument("--distill", action="store_true", help="distil from the teacher's logits")
+    command.add_argument("--lora", action="store_true", help="train LoRA adapters (merged before the final save)")
+    command.add_argument("--seeds", type=int, default=1, help="runs with seeds 0..N-1; the best dev score is kept")
+    command.add_argument("--out", required=True, help="a new or empty output folder")
+    command.add_argument("--epochs", type=float, default=3.0, help="epochs per fine-tuning (default 3)")
+    command.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
+    command.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    command.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
+    command.add_argument("--settings", help="Agora's settings: a JSON list of TrainingArguments dicts, or a file "
+                                               "(default: --lr halved, as given and doubled)")
+    command.add_argument("--samples-per-mistake", type=int, default=4, help="new points per dev mistake (default 4)")
+    command.add_argument("--sampler", default="token-edits",
+                         help="token-edits, masked-lm or nearest-neighbours (default token-edits)")
+    command.add_argument("--rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
+    command.add_argument("--min-confidence", type=float, default=0.0,
+                         help="teacher confidence a generated point needs to be kept (default 0)")
+    command.add_argument("--train-rows", type=int, help="fine-tune on a random N-row subset of the train split")
+    return command
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``hf-ose finetune``; errors propagate to the command line's handler."""
+    from ..agora.finetuning import (REPORT, FinetuneOptions, check_model, format_runs, keep_best_seed, load_teacher,
+                                    train_student)
+    from ..tasks import load_task
+
+    options = FinetuneOptions(
+        agora=args.agora, distill=args.distill, lora=args.lora, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.lr, max_length=args.max_length, settings=_settings(args.settings),
+        samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.rounds,
+        min_confidence=args.min_confidence,
+    )
+    if args.seeds < 1:
+        raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
+    for option, value in (("--settings", args.settings), ("--rounds", args.rounds)):
+        if value is not None and not options.agora:
+            raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
+    if args.teacher and not options.needs_teacher:
+        raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
+                         "drop --teacher for a plain fine-tuning.")
+    out = _new_folder(Path(args.out))
+    task = load_task(args.task)
+    if args.train_rows is not None:
+        task = task.subsample(train=args.train_rows)
+    print(f"Task {task.describe()}")
+    check_model(args.model, task)
+    teacher = None
+    if options.needs_teacher and args.teacher:
+        teacher = load_teacher(args.teacher, task)
+    elif options.needs_teacher:
+        from ..agora.teacher import train_teacher
+
+        folder = out / "teacher"
+        print(f"No --teacher: fine-tuning {args.model} on {task.name} into {folder} first.")
+        teacher = train_teacher(args.model, task, folder,
+                                args=options.arguments(folder, 0, distill=False, agora=False))
+    runs = []
+    for seed in range(args.seeds):
+        print(f"Seed {seed + 1}/{args.seeds}")
+        runs.append(train_student(args.model, task, out / f"seed-{seed}" if args.seeds > 1 else out, options, seed,
+                                  teacher))
+    best = keep_best_seed(runs, out)
+    print(format_runs(runs, best, task, options))
+    print(f"Wrote the seed-{best.seed} model, its tokenizer and {REPORT} to {out} "
+          "(loads with AutoModelForSequenceClassification.from_pretrained).")
+    return 0
+
+
+def _settings(text: str | None) -> tuple[dict[str, Any], ...] | None:
+    """``--settings``: a JSON list of dicts, inline or in a file."""
+    if text is None:
+        return None
+    source = Path(text).read_text() if Path(text).is_file() else text
+    try:
+        settings = json.loads(source)
+    except json.JSONDecodeError as error:
+        raise AgoraError(f"--settings {text[:80]!r} is neither a JSON file nor JSON ({error.msg}): write e.g. "
+                         "'[{\"learning_rate\": 5e-5}, {\"learning_rate\": 1e-4}]'.") from error
+    if not isinstance(settings, list) or not settings or not all(isinstance(s, dict) for s in settings):
+        raise AgoraError(f"--settings must be a non-empty JSON list of dicts of TrainingArguments fields, not "
+                         f"{source[:80]!r}.")
+    return tuple(settings)
+
+
+def _new_folder(out: Path) -> Path:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AgoraError(f"--out {out} exists and is not an empty folder: choose a new or empty folder.")
+    return ensure_writable_folder(out)

@@ -1,0 +1,71 @@
+"""Option helpers shared by several subcommands: argument types, the budget options and data sources."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..latency.settings import RuntimeNotAvailableError, check_runtime_name
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from ..budgets import Budget
+
+#: The budget options of ``extract`` and ``compress``, named as :class:`~hf_ose.budgets.Budget`'s limits.
+BUDGETS = ("max_latency_ms", "min_speedup", "max_params", "max_error_increase")
+
+
+def parameter_count(text: str) -> float:
+    """A parameter count from the command line: ``20000000``, ``2e7``, ``20M`` or ``800K``."""
+    scale = {"K": 1e3, "M": 1e6, "B": 1e9}.get(text[-1:].upper(), 1.0)
+    try:
+        return float(text[:-1] if scale != 1.0 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a parameter count: write e.g. 20000000, 2e7 or 20M."
+        ) from None
+
+
+def existing_folder(text: str) -> str:
+    """A config folder written by ``hf-ose extract`` that exists."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(
+            f"the folder {text} does not exist: pass a config folder written by `hf-ose extract` "
+            "(OUT/configs/point-NN-...)."
+        )
+    return text
+
+
+def runtime_name(text: str) -> str:
+    """The name of a latency runtime that is installed."""
+    try:
+        check_runtime_name(text)
+    except RuntimeNotAvailableError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def budget_from(args: argparse.Namespace) -> Budget | None:
+    """The budget the options give (``None``: none given); a malformed one is refused here, before any work."""
+    from ..budgets import Budget
+
+    limits = {name: getattr(args, name) for name in BUDGETS if getattr(args, name) is not None}
+    return Budget(**limits) if limits else None
+
+
+def data_source(spec: str) -> Path | Dataset:
+    """A local file, or a ``datasets`` id ``NAME[:SPLIT]`` (split ``train`` by default)."""
+    if Path(spec).exists():
+        return Path(spec)
+    import datasets
+
+    name, _, split = spec.partition(":")
+    try:
+        return datasets.load_dataset(name, split=split or "train")
+    except Exception as error:  # datasets raises many types for a missing or unreachable dataset
+        raise ValueError(
+            f"{spec!r} is neither a local file nor a loadable dataset ({type(error).__name__}: {error}). "
+            "Pass a .txt/.tsv/.csv/.jsonl file, or a datasets id NAME[:SPLIT] when online."
+        ) from error
