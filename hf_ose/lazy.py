@@ -1,8 +1,11 @@
-"""Names a package loads on first use (PEP 562), so that importing the package stays light."""
+"""Module ``__getattr__`` helpers (PEP 562): names a package loads on first use, so that importing it stays
+light, and names that moved, served from their new home with a deprecation warning."""
 
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
+from types import ModuleType
 from typing import Any, Callable, Mapping
 
 
@@ -22,3 +25,24 @@ def lazy_names(package: str, names: Mapping[str, str], namespace: dict[str, Any]
         return sorted(set(namespace) | set(names))
 
     return __getattr__, __dir__
+
+
+def moved(old: str, *homes: ModuleType, modules: Mapping[str, str] | None = None) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) for the deprecated module ``old``: each name is taken from the first of
+    ``homes`` that has it, and each of ``modules`` (old submodule name -> new module path) imported, with a
+    :class:`DeprecationWarning` naming the new home."""
+
+    modules = modules or {}
+
+    def __getattr__(name: str) -> Any:
+        found = [f"{home.__name__}.{name}" for home in homes
+                 if not name.startswith("__") and not isinstance(getattr(home, name, warnings), ModuleType)]
+        new = modules.get(name) or (found[0] if found else None)
+        if new is None:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        warnings.warn(f"{old}.{name} has moved to {new}; the old path goes in the next release.", DeprecationWarning,
+                      stacklevel=2)
+        module, _, attribute = new.rpartition(".")
+        return import_module(new) if name in modules else getattr(import_module(module), attribute)
+
+    return __getattr__
