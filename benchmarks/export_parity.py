@@ -33,8 +33,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from hf_ose.data import load_labelled, load_texts, padding_tokenizer
 from hf_ose.export import TOLERANCES, Tolerance, export, get_export_backend
-from hf_ose.finetune import fine_tune_classifier
-from hf_ose.heads import with_classification_head
+from hf_ose.finetune import fine_tune_classifier, with_classification_head
 from hf_ose.io import atomic_write
 from hf_ose.latency import cpu_description
 from hf_ose.torch_context import seeded, torch_threads

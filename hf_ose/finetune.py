@@ -1,21 +1,71 @@
-"""Fine-tune a sequence classifier (an inherited student with its head) on labelled rows, and score it."""
+"""Fine-tuning a sequence classifier: put a classification head on a base model's weights, fine-tune it (an
+inherited student with its head) on labelled rows and score it, and find the Trainer checkpoint to resume from."""
 
 from __future__ import annotations
 
+import copy
+import json
+import logging
 import math
+import re
+import shutil
+from pathlib import Path
 from typing import Sequence
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+from transformers import (
+    AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .data import padding_tokenizer, tokenize
 from .errors import HfOseError
-from .heads import is_sequence_classifier
 from .torch_context import torch_threads
+
+__all__ = [
+    "ClassificationHeadError", "FineTuneError", "TRAINER_STATE", "accuracy", "fine_tune_classifier",
+    "is_sequence_classifier", "last_complete_checkpoint", "with_classification_head",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``Trainer._save_checkpoint`` writes this file last: a checkpoint without it (or with it cut short) is partial.
+TRAINER_STATE = "trainer_state.json"
+_CHECKPOINT_NAME = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
 
 class FineTuneError(HfOseError, ValueError):
     """The model, the rows or the settings given to a fine-tune are unusable."""
+
+
+class ClassificationHeadError(HfOseError, ValueError):
+    """A model's weights do not fit the base model of the classifier built for it."""
+
+
+def is_sequence_classifier(model: PreTrainedModel) -> bool:
+    """Whether ``model`` is one of transformers' ``*ForSequenceClassification`` models."""
+    return type(model).__name__ in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES.values()
+
+
+def with_classification_head(base: PreTrainedModel, config: PretrainedConfig, num_labels: int,
+                             pad_token_id: int | None = None) -> PreTrainedModel:
+    """``AutoModelForSequenceClassification`` of ``config`` whose base model holds ``base``'s weights; the new
+    parts (classifier, a pooler the base lacks) are initialised from the current torch seed. ``pad_token_id``
+    fills a config that has none (decoder heads find each sequence's last real token by it)."""
+    config = copy.deepcopy(config)
+    config.num_labels = num_labels
+    if config.pad_token_id is None:
+        config.pad_token_id = pad_token_id
+    model = AutoModelForSequenceClassification.from_config(config)
+    unexpected = model.base_model.load_state_dict(base.base_model.state_dict(), strict=False).unexpected_keys
+    if unexpected:
+        raise ClassificationHeadError(
+            f"The {type(base).__name__} does not fit {type(model).__name__}'s base model (unexpected weights "
+            f"{unexpected[:5]}): pass a base model of the same config, or a *ForSequenceClassification model."
+        )
+    return model.to(device=base.device, dtype=base.dtype)
 
 
 def fine_tune_classifier(
@@ -35,7 +85,7 @@ def fine_tune_classifier(
     threads: int | None = None,
 ) -> list[float]:
     """Fine-tune ``model``, a ``*ForSequenceClassification`` (e.g. an inherited student given a head by
-    :func:`hf_ose.heads.with_classification_head`), in place on the labelled rows; return the training loss of
+    :func:`with_classification_head`), in place on the labelled rows; return the training loss of
     every step. The model is left in eval mode.
 
     The recipe of a downstream fine-tune: every epoch visits the rows in a fresh random order drawn from a
@@ -100,9 +150,34 @@ def _checked_rows(model: PreTrainedModel, texts: Sequence[str],
                             "and at least one row.")
     if not is_sequence_classifier(model):
         raise FineTuneError(f"{type(model).__name__} is not a sequence classifier: wrap the student with "
-                            "hf_ose.heads.with_classification_head(student, config, num_labels) first.")
+                            "hf_ose.finetune.with_classification_head(student, config, num_labels) first.")
     num_labels = model.config.num_labels
     if min(labels) < 0 or max(labels) >= num_labels:
         raise FineTuneError(f"Labels span [{min(labels)}, {max(labels)}] but the model's head has {num_labels} "
                             "classes: number the labels 0..num_labels-1, or build the head with more labels.")
     return texts, labels
+
+
+def last_complete_checkpoint(folder: str | Path) -> str | None:
+    """The newest checkpoint in ``folder`` whose trainer state was written in full; ``None`` if there is none.
+    Partial checkpoints (a process killed while saving) are removed, with a warning: nothing can resume from
+    them, and ``Trainer`` would otherwise pick one as the latest."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = sorted(((int(match.group(1)), path) for path in folder.iterdir()
+                    if path.is_dir() and (match := _CHECKPOINT_NAME.match(path.name))), reverse=True)
+    for _, path in found:
+        if _complete(path):
+            return str(path)
+        logger.warning("Removing the partial checkpoint %s (its process was stopped while saving it).", path)
+        shutil.rmtree(path)
+    return None
+
+
+def _complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / TRAINER_STATE).read_text())
+    except (OSError, ValueError):
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from hf_ose.checkpoints import last_complete_checkpoint
+from hf_ose.finetune import last_complete_checkpoint
 
 
 def _checkpoint(folder, step: int, state: str | None) -> None:

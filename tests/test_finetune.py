@@ -11,8 +11,7 @@ import transformers as T
 
 from hf_ose import Architecture, get_adapter
 from hf_ose.errors import HfOseError
-from hf_ose.finetune import FineTuneError, accuracy, fine_tune_classifier
-from hf_ose.heads import with_classification_head
+from hf_ose.finetune import FineTuneError, accuracy, fine_tune_classifier, with_classification_head
 from hf_ose.inheritance import extract_model
 from hf_ose.torch_context import seeded
 
@@ -86,3 +85,10 @@ def test_unusable_models_rows_and_settings_are_refused_with_the_fix(setup) -> No
     with pytest.raises(FineTuneError, match="epochs and batch_size >= 1"):
         fine_tune_classifier(model, texts, labels, tokenizer, epochs=0)
     assert issubclass(FineTuneError, HfOseError)
+
+
+def test_the_old_heads_module_still_works_and_warns():
+    import hf_ose.heads
+
+    with pytest.warns(DeprecationWarning, match="hf_ose.heads.with_classification_head has moved to hf_ose.finetune"):
+        assert hf_ose.heads.with_classification_head is with_classification_head

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Pipeline, PreTrainedModel
 
-from ..heads import is_sequence_classifier
+from ..finetune import is_sequence_classifier
 from .interfaces import AgoraError, Labeller, Point
 from .points import sides
 

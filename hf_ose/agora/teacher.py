@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase, TrainingArguments)
 
-from ..heads import is_sequence_classifier, with_classification_head
+from ..finetune import is_sequence_classifier, with_classification_head
 from ..torch_context import seeded
 from .interfaces import AgoraError
 

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import PreTrainedTokenizerBase, Trainer
 from transformers.trainer_utils import TrainOutput
 
-from ..checkpoints import last_complete_checkpoint
+from ..finetune import last_complete_checkpoint
 from ..io import atomic_write, ensure_writable_folder
 from .arguments import AgoraArguments
 from .interfaces import AgoraError, Labeller, Point, Sampler

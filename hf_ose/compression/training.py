@@ -18,9 +18,9 @@ from ..agora.arguments import AgoraArguments
 from ..agora.metrics import accuracy_metric
 from ..agora.report import AgoraReport
 from ..agora.trainer import AgoraTrainer
-from ..checkpoints import last_complete_checkpoint
 from ..distillation import DistillationLoss, DistillationTrainer
 from ..extractor import Objectives, OSEExtractor
+from ..finetune import last_complete_checkpoint
 from ..front import ParetoFront
 from ..inheritance import extract_model
 from ..latency import LatencySettings

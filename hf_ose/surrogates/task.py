@@ -21,7 +21,7 @@ from ..data import (
     tokenize,
 )
 from ..distillation.losses import DistillationLoss
-from ..heads import is_sequence_classifier, with_classification_head
+from ..finetune import is_sequence_classifier, with_classification_head
 from ..inheritance import extract_model
 from ..torch_context import Batch, seeded, torch_threads
 from .head import fit_linear_head
