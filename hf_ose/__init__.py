@@ -7,7 +7,6 @@ surrogates, distillation, fine-tuning) load on first use, so ``import hf_ose`` s
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .abnc import ABnCReport, abnc_report
 from .adapters import FamilyAdapter, FamilyLayout, get_adapter, register_family, supported_families
 from .architecture import Architecture
 from .budgets import Budget, BudgetError
@@ -16,6 +15,7 @@ from .executors import InProcessExecutor, LocalProcessExecutor, WorkerError
 from .export import ExportReport, export  # not lazy: importing hf_ose.export.* would shadow a lazy name
 from .extractor import Objectives, OSEExtractor
 from .front import ParetoFront, ParetoPoint
+from .objectives.counting import ABnCReport, abnc_report
 from .objectives.error import DataFreePrior, ErrorObjective
 from .latency import LatencyNoiseError, LatencyRuntime, LatencySettings, ModelTooLargeError, register_runtime
 from .parent import PRESETS

@@ -13,11 +13,10 @@ from typing import Callable, Iterator
 from tqdm.auto import tqdm
 from transformers import PretrainedConfig
 
-from .abnc import ABnCReport, abnc_report
 from .architecture import Architecture
 from .executors import Executor, InProcessExecutor
 from .front import ParetoFront
-from .objectives.counting import StaticCost, StaticCostCounter
+from .objectives.counting import ABnCReport, StaticCost, StaticCostCounter, abnc_report
 from .objectives.error import ErrorObjective, as_error_objective
 from .latency import CachedTimingStore, LatencyModel, LatencySettings, measure_latency
 from .parent import ParentSpec, load_parent_config

@@ -8,9 +8,9 @@ from typing import Any, Mapping
 
 from transformers import PretrainedConfig
 
-from .abnc import ABnCReport
 from .architecture import Architecture
 from .errors import HfOseError
+from .objectives.counting import ABnCReport
 
 
 class RecordFormatError(HfOseError, ValueError):

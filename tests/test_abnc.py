@@ -1,7 +1,7 @@
 import pytest
 from transformers import AutoConfig
 
-from hf_ose.abnc import abnc_report
+from hf_ose.objectives.counting import abnc_report
 from hf_ose.parent import PRESETS
 
 from .families import FAMILY_CONFIGS

@@ -5,7 +5,7 @@ import pytest
 
 import hf_ose
 from hf_ose import ParetoFront
-from hf_ose.abnc import ABnCReport
+from hf_ose.objectives.counting import ABnCReport
 from hf_ose.architecture import Architecture
 from hf_ose.budgets import BudgetError
 from hf_ose.record import RecordFormatError, SearchRecord, SearchSettings
