@@ -28,10 +28,9 @@ import numpy as np
 import torch
 
 from hf_ose.data import padding_tokenizer
-from hf_ose.export.backend import ExportBackend, Session
-from hf_ose.export.core import input_names, task_of
-from hf_ose.export.errors import ExportError
-from hf_ose.export.texts import Text, clean_texts, tokenize
+from hf_ose.export.backend import ExportBackend, ExportError, Session
+from hf_ose.export.core import head_of, input_names
+from hf_ose.export.parity import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -106,7 +105,7 @@ class OnnxBackend(ExportBackend):
                      fuse: bool = True) -> Path:
         """The fp32 graph at ``path``: fused by ONNX Runtime's transformer optimizer unless ``fuse`` is false."""
         names = input_names(model, tokenizer)
-        output = "logits" if task_of(model) == "text-classification" else "last_hidden_state"
+        output = "logits" if head_of(model) == "text-classification" else "last_hidden_state"
         example = tokenizer(["an example", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
         axes = {name: {0: "batch_size", 1: "sequence_length"} for name in names}
         axes[output] = {0: "batch_size"} if output == "logits" else {0: "batch_size", 1: "sequence_length"}

@@ -35,7 +35,7 @@ import torch
 from hf_ose.data import padding_tokenizer
 from hf_ose.errors import HfOseError
 from hf_ose.export import ExportBackend, ExportError, Session, input_names
-from hf_ose.export.texts import Text, clean_texts, tokenize
+from hf_ose.export.parity import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase

@@ -63,7 +63,7 @@ def _run_like_readme(out: Path, file: str, texts: list[str], side: str) -> tuple
 
 def test_a_classifier_exports_in_fp32_and_int8_within_tolerance_for_both_paddings(classifier_dir, tmp_path):
     fp32 = export(classifier_dir, tmp_path, backend="onnx", calibration=TEXTS)
-    assert fp32.task == "text-classification" and [p.name for p in fp32.files] == ["model.onnx"]
+    assert fp32.head == "text-classification" and [p.name for p in fp32.files] == ["model.onnx"]
     assert fp32.parity.max_abs_diff <= 1e-4 and fp32.parity.agreement == 1.0 and fp32.parity.texts == 4
     int8 = export(classifier_dir, tmp_path, backend="onnx", precision="int8", calibration=TEXTS)
     assert [p.name for p in int8.files] == ["model_quantized.onnx"] and int8.parity.agreement >= 0.99
@@ -83,7 +83,7 @@ def test_a_classifier_exports_in_fp32_and_int8_within_tolerance_for_both_padding
 def test_the_real_parent_exports_as_a_feature_extractor_that_follows_pytorch_on_real_tokens(minilm_path, tmp_path):
     fp32 = export(minilm_path, tmp_path, backend="onnx")
     int8 = export(minilm_path, tmp_path, backend="onnx", precision="int8")
-    assert fp32.task == "feature-extraction" and fp32.parity.max_abs_diff <= 1e-4
+    assert fp32.head == "feature-extraction" and fp32.parity.max_abs_diff <= 1e-4
     assert fp32.parity.min_cosine > 0.99999 and fp32.parity.texts == 12
     assert int8.parity.min_cosine >= 0.9 and int8.parity.max_abs_diff > fp32.parity.max_abs_diff
     for side in ("right", "left"):
@@ -142,7 +142,7 @@ def test_a_folder_without_config_or_weights_is_refused(tmp_path, with_config, ma
     assert not (tmp_path / "out").exists()
 
 
-def test_an_unsupported_task_empty_calibration_and_unknown_precision_are_refused(minilm_path, tmp_path):
+def test_an_unsupported_head_empty_calibration_and_unknown_precision_are_refused(minilm_path, tmp_path):
     masked = _tiny(BertForMaskedLM, tmp_path / "mlm", minilm_path)
     with pytest.raises(ExportError, match="Cannot export a BertForMaskedLM: .*sequence classification"):
         export(masked, tmp_path / "out", backend="onnx")

@@ -130,3 +130,11 @@ def test_an_unknown_latency_runtime_is_refused_naming_the_choices(tmp_path, caps
     assert exited.value.code == 2
     assert "argument --runtime: Unknown latency runtime 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_old_name_of_head_of_still_works_and_warns():
+    from hf_ose.export import head_of
+
+    with pytest.warns(DeprecationWarning, match="hf_ose.export.task_of is now hf_ose.export.head_of"):
+        from hf_ose.export import task_of
+    assert task_of is head_of and head_of(BertModel(BertConfig(**BERT))) == "feature-extraction"

@@ -187,7 +187,7 @@ def test_unknown_precision_and_missing_artifact_are_named(tmp_path, tiny_classif
 def test_export_through_the_core_keeps_a_parity_checked_real_parent(tmp_path, minilm_path, calibration):
     out = tmp_path / "minilm-openvino"
     report = export(minilm_path, out, backend="openvino", precision="int8", calibration=calibration)
-    assert report.parity.passed and report.task == "feature-extraction"
+    assert report.parity.passed and report.head == "feature-extraction"
     assert report.parity.min_cosine > 0.95
     written = json.loads((out / REPORT_NAME).read_text())["artifacts"]["openvino-int8"]
     assert written["files"] == ["openvino_model_qint8_quantized.xml", "openvino_model_qint8_quantized.bin"]

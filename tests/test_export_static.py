@@ -41,7 +41,7 @@ def test_static_int8_quantises_the_projections_before_the_activation_and_keeps_t
 def test_static_int8_of_the_real_parent_keeps_every_token_close_for_both_paddings(minilm_path, sst2_dir, tmp_path):
     calibration = load_texts(sst2_dir / "validation.tsv")[:64]
     report = export(minilm_path, tmp_path, backend="onnx", precision="int8-static", calibration=calibration)
-    assert report.task == "feature-extraction" and report.parity.texts == 64
+    assert report.head == "feature-extraction" and report.parity.texts == 64
     assert report.parity.min_cosine >= 0.9 and report.parity.max_abs_diff < 2.0  # 0.93 and 0.69 measured
 
 

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``hf-ose export``; errors propagate to the command line's handler."""
     from ..data import load_texts
     from ..export.core import export
-    from ..export.errors import ExportError
+    from ..export.backend import ExportError
 
     calibration = None
     if args.calibration is not None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         figures.append(f"agreement {parity.agreement:.2%}")
     if parity.min_cosine is not None:
         figures.append(f"min token cosine {parity.min_cosine:.4f}")
-    print(f"Exported {args.model} ({report.task}) with {report.backend} {report.precision} to {report.out_dir}: "
+    print(f"Exported {args.model} ({report.head}) with {report.backend} {report.precision} to {report.out_dir}: "
           f"{', '.join(path.name for path in report.files)}. Parity on {parity.texts} texts, right and left "
           f"padding: {', '.join(figures)}.")
     return 0

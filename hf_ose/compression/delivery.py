@@ -17,10 +17,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from ..errors import HfOseError
 from ..export import export
-from ..export.backend import get_export_backend
+from ..export.backend import ExportError, ParityError, get_export_backend
 from ..export.bench import bench
 from ..export.core import REPORT_NAME, input_names
-from ..export.errors import ExportError, ParityError
 from ..latency import RUNTIME_SPECS
 from ..tasks import Task
 from .settings import INT8_RUNTIMES, CompressSettings

@@ -1,4 +1,5 @@
-"""Export backends found by name: the interface they implement, and the registry that integrations fill.
+"""Export backends found by name: the interface they implement, the registry that integrations fill, and the
+errors export raises (each message names the problem and the fix).
 
 Integrations register theirs through the Python entry-point group :data:`ENTRY_POINT_GROUP` (name = backend
 name, value = an :class:`ExportBackend` subclass or instance), so the core never imports them;
@@ -11,8 +12,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar
 
+from ..errors import HfOseError
 from ..plugins import PluginRegistry
-from .errors import BackendNotAvailableError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,6 +29,19 @@ KNOWN_EXTERNAL: dict[str, tuple[str, str]] = {
 
 #: A loaded artifact: numpy int64 ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``) -> main output.
 Session = Callable[[dict[str, "np.ndarray"]], "np.ndarray"]
+
+
+class ExportError(HfOseError, ValueError):
+    """The model, its head, the calibration text or the output folder cannot be exported as asked."""
+
+
+class BackendNotAvailableError(HfOseError, ValueError):
+    """No export backend of that name is registered, or its packages are not installed."""
+
+
+class ParityError(HfOseError, ValueError):
+    """The artifact's outputs differ from the PyTorch model's by more than the precision's tolerance; it was
+    not kept."""
 
 
 class ExportBackend(ABC):

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from ..latency.timing import BenchError, BenchResult, BenchTarget, bound_model, check_bench_settings, measure
-from .backend import KNOWN_EXTERNAL, ExportBackend, get_export_backend
-from .errors import BackendNotAvailableError
+from .backend import KNOWN_EXTERNAL, BackendNotAvailableError, ExportBackend, get_export_backend
 
 #: Artifact file name -> (export backend, precision), in Optimum's and Optimum-Intel's layouts.
 ARTIFACT_FILES: dict[str, tuple[str, str]] = {

@@ -6,6 +6,7 @@ import inspect
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -16,17 +17,16 @@ import transformers
 from ..data import digest_weights
 from ..io import atomic_write, ensure_writable_folder
 from ..parent import load_parent_model
-from .backend import ExportBackend, get_export_backend
-from .errors import ExportError, ParityError
-from .parity import ParityResult, Tolerance, check_parity
-from .texts import Text, clean_texts
+from .backend import ExportBackend, ExportError, ParityError, get_export_backend
+from .parity import ParityResult, Text, Tolerance, check_parity, clean_texts
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 REPORT_NAME = "export_report.json"
-#: Tasks export supports, by the auto class whose mapping names the model's class.
-TASKS: dict[str, str] = {"MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING": "text-classification",
+#: The heads export supports (Optimum's names for them, kept under "task" in the report file), by the auto class
+#: whose mapping names the model's class.
+HEADS: dict[str, str] = {"MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING": "text-classification",
                          "MODEL_MAPPING": "feature-extraction"}
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -38,12 +38,19 @@ class ExportReport:
     out_dir: Path
     backend: str
     precision: str
-    task: str
+    head: str  #: what the model outputs: ``text-classification`` (logits) or ``feature-extraction`` (hidden states)
     files: list[Path]
     parity: ParityResult
 
+    @property
+    def task(self) -> str:
+        """Deprecated name of :attr:`head` (a task is a labelled data set, :class:`hf_ose.tasks.Task`)."""
+        warnings.warn("ExportReport.task is now ExportReport.head; the old name goes in the next release.",
+                      DeprecationWarning, stacklevel=2)
+        return self.head
+
     def to_dict(self) -> dict[str, object]:
-        return {"backend": self.backend, "precision": self.precision, "task": self.task,
+        return {"backend": self.backend, "precision": self.precision, "task": self.head,
                 "files": [path.name for path in self.files], "parity": self.parity.to_dict()}
 
 
@@ -64,32 +71,32 @@ def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path
         if not calibration:
             raise ExportError("The calibration text is empty: pass non-empty sentences, or none for the defaults.")
     model = load_parent_model(model_dir_or_model).eval()
-    task = task_of(model)
+    head = head_of(model)
     tokenizer = tokenizer or _load_tokenizer(model_dir_or_model)
     out = ensure_writable_folder(out_dir)
     fingerprint = digest_weights(model)
     previous, replaced = _previous_report(out, fingerprint, overwrite)
-    files, parity = _export_checked(chosen, model, tokenizer, out, precision, task, calibration, tolerance)
+    files, parity = _export_checked(chosen, model, tokenizer, out, precision, head, calibration, tolerance)
     for name in replaced - {path.name for path in files}:  # the other model's export, now that this one is kept
         (out / name).unlink(missing_ok=True)
     model.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    report = ExportReport(out, backend, precision, task, files, parity)
+    report = ExportReport(out, backend, precision, head, files, parity)
     artifacts = {**previous, f"{backend}-{precision}": report.to_dict()}
     atomic_write(out / REPORT_NAME, json.dumps({"model": fingerprint, "artifacts": artifacts}, indent=2) + "\n")
     return report
 
 
-def task_of(model: PreTrainedModel) -> str:
-    """The export task of ``model``'s class; :class:`ExportError` for one export does not support."""
+def head_of(model: PreTrainedModel) -> str:
+    """What ``model``'s class outputs, as Optimum names it (:data:`HEADS`); :class:`ExportError` for one export does not support."""
     name = type(model).__name__
     if model.main_input_name != "input_ids":
         raise ExportError(f"Cannot export a {name}: it reads {model.main_input_name}, not text. Export supports text "
                           "encoders (e.g. BertForSequenceClassification, BertModel) with their tokenizer.")
     if not getattr(model.config, "is_encoder_decoder", False):
-        for mapping, task in TASKS.items():
+        for mapping, head in HEADS.items():
             if getattr(transformers, mapping).get(type(model.config), None) is type(model):
-                return task
+                return head
     raise ExportError(
         f"Cannot export a {name}: export supports encoders for sequence classification (AutoModelForSequence"
         "Classification, e.g. BertForSequenceClassification) and feature extraction (AutoModel, e.g. BertModel). "
@@ -106,14 +113,14 @@ def input_names(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> l
 
 
 def _export_checked(backend: ExportBackend, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path,
-                    precision: str, task: str, texts: list[Text] | None,
+                    precision: str, head: str, texts: list[Text] | None,
                     tolerance: Tolerance | None) -> tuple[list[Path], ParityResult]:
     """The artifact exported into a scratch folder inside ``out`` and checked there; its files move into ``out``
     only when it passes, so a refused artifact leaves ``out`` (an earlier export included) as it was."""
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as scratch:
         staged = backend.export(model, tokenizer, Path(scratch), precision=precision, calibration=texts)
         parity = check_parity(model, tokenizer, backend.session(Path(scratch), precision), precision=precision,
-                              classifier=task == "text-classification", input_names=input_names(model, tokenizer),
+                              classifier=head == "text-classification", input_names=input_names(model, tokenizer),
                               texts=texts, tolerance=tolerance)
         if not parity.passed:
             raise ParityError(
