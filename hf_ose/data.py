@@ -18,8 +18,8 @@ from .errors import HfOseError
 from .torch_context import Batch
 
 __all__ = [
-    "DataError", "digest_texts", "digest_tokenizer", "digest_weights", "load_labelled", "load_labelled_splits",
-    "load_texts", "padding_tokenizer", "tokenize",
+    "DataError", "digest_texts", "digest_tokenizer", "digest_weights", "is_integer_label", "load_labelled", "load_labelled_splits",
+    "load_texts", "padding_tokenizer", "read_rows", "tokenize",
 ]
 
 #: What the loaders read: a path to a .txt/.tsv/.csv/.jsonl file, a ``datasets.Dataset``, or a list.
@@ -32,14 +32,15 @@ _COLUMN_OPTION = "column= (--text-column on the command line)"
 
 
 class DataError(HfOseError, ValueError):
-    """Text, labelled rows or a tokenizer that cannot be turned into batches; the message names the fix."""
+    """A data file, text, labelled rows or a tokenizer that cannot be used; the message names the fix (the accepted
+    inputs, or the option naming a missing column)."""
 
 
 def load_texts(source: Source, column: str = "sentence") -> list[str]:
     """Non-empty, stripped texts from a list of strings, a ``datasets.Dataset`` column, a ``.txt`` file (one text
     per line) or a ``.tsv``/``.csv``/``.jsonl`` file (``column``)."""
     if isinstance(source, (str, Path)):
-        texts = [row if isinstance(row, str) else _text_field(row, column, source) for row in _read_rows(Path(source))]
+        texts = [row if isinstance(row, str) else _text_field(row, column, source) for row in read_rows(source)]
     elif _is_dataset(source):
         if column not in source.column_names:
             raise DataError(
@@ -76,10 +77,17 @@ def load_labelled_splits(sources: Sequence[Source], text_column: str = "sentence
     so a development split that lacks a class still gets the training split's numbers."""
     splits = [_read_labelled(source, text_column, label_column) for source in sources]
     every = [label for _, labels in splits for label in labels]
-    if all(str(label).lstrip("-").isdigit() for label in every):
+    if all(is_integer_label(label) for label in every):
         return [(texts, [int(label) for label in labels]) for texts, labels in splits]
     names = sorted({str(label) for label in every})
     return [(texts, [names.index(str(label)) for label in labels]) for texts, labels in splits]
+
+
+def is_integer_label(label: Any) -> bool:
+    """Whether ``label`` is a class id (an int, or a string of one such as ``"1"``) rather than a class name."""
+    if isinstance(label, bool):
+        return False
+    return isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("-").isdigit())
 
 
 def padding_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -141,7 +149,7 @@ def _is_dataset(source: Any) -> bool:
 
 def _read_labelled(source: Source, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
     if isinstance(source, (str, Path)):
-        rows = _read_rows(Path(source))
+        rows = read_rows(source)
     elif _is_dataset(source):
         missing = {text_column, label_column} - set(source.column_names)
         if missing:
@@ -183,12 +191,22 @@ def _labelled_row(row: Any, text_column: str, label_column: str) -> tuple[str, A
     return str(text), label
 
 
-def _read_rows(path: Path) -> list[Any]:
+def read_rows(path: str | Path) -> list[Any]:
+    """The rows of a data file: a dict per row of a ``.tsv`` (read unquoted, as GLUE writes it: a sentence may
+    begin with '"'), ``.csv`` or ``.jsonl`` file (a JSON value per line), a string per line of any other file.
+    Every part of hf-ose that reads a data file reads it here; :class:`DataError` names the fix."""
+    path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} is not a file: pass {_ACCEPTED} of texts.")
+        raise DataError(f"{path} is not a file: pass {_ACCEPTED}.")
     if path.suffix in (".tsv", ".csv"):
         with path.open(newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
+            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if path.suffix == ".tsv"
+                        else csv.DictReader(handle))
+        bad = next((row for row in rows if None in row or None in row.values()), None)
+        if bad is not None:
+            raise DataError(f"{path} has a malformed row ({str(bad)[:120]}): every row needs the header's columns, "
+                            "no more, no less.")
+        return rows
     if path.suffix == ".jsonl":
         lines = path.read_text(encoding="utf-8").splitlines()
         try:

@@ -1,10 +1,10 @@
 """Labelled classification tasks with train, validation and test splits: from a folder of files, from GLUE's
 SST-2 and RTE, or from a ``datasets`` id. What ``hf-ose finetune`` and :class:`~hf_ose.agora.AgoraTrainer`
-runs read their data from."""
+runs read their data from. Files are read by :func:`hf_ose.data.read_rows`; :class:`TaskError` is a
+:class:`~hf_ose.data.DataError`."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
@@ -14,8 +14,7 @@ from typing import Any
 
 import datasets
 
-from .data import DataError, _read_rows
-from .errors import HfOseError
+from .data import DataError, is_integer_label, read_rows
 
 __all__ = ["SPLITS", "Task", "TaskError", "load_task"]
 
@@ -33,7 +32,7 @@ DATA_DIR_VARIABLE = "HF_OSE_DATA_DIR"
 _TEXT_COLUMNS: tuple[tuple[str, ...], ...] = (("sentence",), ("sentence1", "sentence2"))
 
 
-class TaskError(HfOseError, ValueError):
+class TaskError(DataError):
     """A task that cannot be read or used as given; the message names the problem and the fix."""
 
 
@@ -140,19 +139,15 @@ def _split_file(folder: Path, split: str) -> Path:
 
 
 def _read_split(path: Path) -> list[Mapping[str, Any]]:
-    """The rows of one split file. TSV is read unquoted, as GLUE writes it (a sentence may begin with '"')."""
-    if path.suffix == ".tsv":
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    else:
-        try:
-            rows = _read_rows(path)
-        except DataError as error:
-            raise TaskError(str(error)) from error
-    bad = next((row for row in rows if not isinstance(row, Mapping) or None in row or None in row.values()), None)
+    """The rows of one split file, read by :func:`hf_ose.data.read_rows`; each must be an object of columns."""
+    try:
+        rows = read_rows(path)
+    except DataError as error:
+        raise TaskError(str(error)) from error
+    bad = next((row for row in rows if not isinstance(row, Mapping)), None)
     if bad is not None:
-        raise TaskError(f"{path} has a malformed row ({str(bad)[:120]}): every row needs the header's columns, "
-                        "no more, no less.")
+        raise TaskError(f"{path} has a row that is not an object of columns ({str(bad)[:120]}): write one JSON "
+                        "object per line, with the same keys on every line.")
     return rows
 
 
@@ -241,7 +236,7 @@ def _label_ids(raw: Mapping[str, list[Any]], known_names: Sequence[str] | None,
         if unseen:
             raise TaskError(f"The {split} split of {source} has labels {unseen} that the train split lacks (train "
                             f"has {sorted(train_set)}): every split must use the train split's labels.")
-    if all(_is_integer(label) for labels in raw.values() for label in labels):
+    if all(is_integer_label(label) for labels in raw.values() for label in labels):
         ids = {split: [int(label) for label in labels] for split, labels in raw.items()}
         if min(min(values) for values in ids.values()) < 0:
             raise TaskError(f"{source} has negative integer labels: number the classes 0, 1, ...")
@@ -253,12 +248,6 @@ def _label_ids(raw: Mapping[str, list[Any]], known_names: Sequence[str] | None,
         names = tuple(known_names)
     index = {name: position for position, name in enumerate(names)}
     return names, {split: [index[str(label)] for label in labels] for split, labels in raw.items()}
-
-
-def _is_integer(label: Any) -> bool:
-    if isinstance(label, bool):
-        return False
-    return isinstance(label, int) or (isinstance(label, str) and label.strip().lstrip("-").isdigit())
 
 
 def _dataset(rows: list[Mapping[str, Any]], columns: tuple[str, ...], labels: list[int], split: str,

@@ -94,6 +94,16 @@ def test_unreadable_files_are_refused(tmp_path: Path) -> None:
         load_texts(broken)
     with pytest.raises(DataError, match="No text found"):
         load_texts(["", "  "])
+    short = tmp_path / "short.tsv"
+    short.write_text("sentence\tlabel\ngood\t1\nno label\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"short\.tsv has a malformed row .*the header's columns"):
+        load_labelled(short)
+
+
+def test_tsv_files_are_read_unquoted_as_glue_writes_them(tmp_path: Path) -> None:
+    quoted = tmp_path / "quoted.tsv"
+    quoted.write_text('sentence\tlabel\n"The film WarGames" was shot in 1983.\t1\n', encoding="utf-8")
+    assert load_labelled(quoted) == (['"The film WarGames" was shot in 1983.'], [1])
 
 
 def test_tokenize_pads_and_truncates_real_text(minilm_path: Path, rows) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 
+from hf_ose.data import DataError
 from hf_ose.tasks import Task, TaskError, load_task
 
 from .conftest import TEST_DATA
@@ -199,6 +200,7 @@ def test_a_short_tsv_row_is_refused_as_malformed(tmp_path):
     folder = _folder(tmp_path, {f"{s}.tsv": rows for s in ("train", "validation", "test")})
     with pytest.raises(TaskError, match=r"train\.tsv has a malformed row"):
         load_task(folder)
+    assert issubclass(TaskError, DataError)  # one error family for data that cannot be read
 
 
 def test_subsample_keeps_the_requested_rows_deterministically(sst2_dir):
