@@ -83,7 +83,7 @@ def load_config_folder(folder: str | Path) -> PretrainedConfig:
 
 def load_parent_model(parent: str | Path | PreTrainedModel) -> PreTrainedModel:
     """The parent with its weights (for weight inheritance and surrogates), in the class its config names
-    (``architectures``), so task heads come along; ``AutoModel`` where it names none."""
+    (``architectures``), so output heads come along; ``AutoModel`` where it names none."""
     if isinstance(parent, PreTrainedModel):
         return parent
     if str(parent) in PRESETS and not Path(parent).is_dir():

@@ -2,7 +2,7 @@
 attention and feed-forward weights.
 
 A :class:`FamilyLayout` names the modules *inside one layer* whose weights have head-structured or
-feed-forward axes; weight inheritance handles everything else (embeddings, norms, pooler, task heads) by shape.
+feed-forward axes; weight inheritance handles everything else (embeddings, norms, pooler, output heads) by shape.
 It is attached to a :class:`~hf_ose.adapters.FamilyAdapter`: a family registered with a layout is inheritable.
 The built-in families (search and weight inheritance, or, for OPT, the search only) are registered on import.
 """

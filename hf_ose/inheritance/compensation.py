@@ -8,13 +8,13 @@ own activations:
   ``std_kept(x) / std(x)`` at that norm's input, so the kept features leave it at the parent's scale. Only
   norms whose output a later layer reads are rescaled: the embedding norm and the kept layers' norms, but
   not the norm that produces the last hidden state (last kept layer's output norm in post-norm families,
-  the final norm in pre-norm ones) nor task-head norms.
+  the final norm in pre-norm ones) nor output-head norms.
 * **Residual reads** (:class:`ReadMap`): a projection that reads the stream (query/key/value, feed-forward
   input) loses the dropped dimensions' contribution. They are predicted from the kept ones by ridge
   regression, ``x_dropped ~ A x_kept + c``, and folded into the weights (``W' = W_kept + W_dropped A``,
   ``b' = b + W_dropped c``): the least-squares optimal read of the kept dimensions. The statistics are
   taken where the student reads: student layer k's attention reads the stream the parent passes to the
-  layer after the student's previous one. Reads outside the layers (pooler, task heads, tied decoders)
+  layer after the student's previous one. Reads outside the layers (pooler, output heads, tied decoders)
   stay plain selections, so tied weights stay tied.
 
 What each fix gains, and what was tried and dropped, is measured in ``docs/surrogates.md``.

@@ -32,7 +32,7 @@ class HasConfig(Protocol):
 
 
 def _parent_model(parent: PreTrainedModel | str | Path) -> PreTrainedModel:
-    """The parent model itself, or loaded (with its task head class) from a model folder or Hub id."""
+    """The parent model itself, or loaded (with its head class) from a model folder or Hub id."""
     if isinstance(parent, PreTrainedModel):
         return parent
     if isinstance(parent, (str, Path)):
@@ -193,7 +193,7 @@ def extract_model(
 ) -> PreTrainedModel:
     """A model of the parent's class, built from ``variant_config`` and filled from the parent's weights.
 
-    ``parent_model``: the model, or its folder (or Hub id), loaded in the task class its config names.
+    ``parent_model``: the model, or its folder (or Hub id), loaded in the head class its config names.
     ``variant_config``: a config of the parent's family, a :class:`~hf_ose.ParetoPoint`, or a folder
     holding its ``config.json`` (as :meth:`ParetoFront.save_pretrained` writes them).
 
@@ -201,7 +201,7 @@ def extract_model(
       (``layer_selection="uniform"``), or the layers of highest block influence on ``calibration_data``
       (``"importance"``). Depth-only reduction is exactly the parent with the other layers dropped.
     * Heads, head dimensions, feed-forward neurons and one residual (hidden) selection shared by embeddings,
-      every projection, norm and task head, most important first (:mod:`hf_ose.inheritance.importance`):
+      every projection, norm and output head, most important first (:mod:`hf_ose.inheritance.importance`):
       without data by weight norms (hidden dimensions by the norms' ``gain^2 + bias^2``), with
       ``calibration_data`` (a tokenized dict/BatchEncoding, or a list of them) by activation energy.
       Heads wider than the parent's combine parent heads; narrower ones keep each head's most important

@@ -5,7 +5,7 @@ a *role*: a head-structured or feed-forward axis of a layer's attention/FFN modu
 :class:`FamilyLayout`), the residual axis ``"H"``, the embedding axis ``"E"`` (ELECTRA's factorised
 embeddings), or none (kept whole). Outside the layout's modules roles come from shapes: an axis that goes
 from the parent's hidden size to the student's is residual, one that keeps its size is kept whole. So
-embeddings, every norm, pooler and task heads (classifier, MLM head with its tied decoder, LM head) follow
+embeddings, every norm, pooler and output heads (classifier, MLM head with its tied decoder, LM head) follow
 the one residual selection without a per-head table.
 """
 
