@@ -16,7 +16,7 @@ import datasets
 
 from .data import DataError, is_integer_label, read_rows
 
-__all__ = ["SPLITS", "Task", "TaskError", "load_task"]
+__all__ = ["SPLITS", "TEXT_COLUMNS", "Task", "TaskError", "load_task"]
 
 #: The splits every task has, in order.
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -29,7 +29,8 @@ GLUE_LABEL_NAMES: dict[str, tuple[str, ...]] = {
 }
 #: The environment variable naming a folder that holds ``sst2/`` and ``rte/`` task folders.
 DATA_DIR_VARIABLE = "HF_OSE_DATA_DIR"
-_TEXT_COLUMNS: tuple[tuple[str, ...], ...] = (("sentence",), ("sentence1", "sentence2"))
+#: The text columns a task's rows may have, in the order they are looked for: one sentence, or a sentence pair.
+TEXT_COLUMNS: tuple[tuple[str, ...], ...] = (("sentence",), ("sentence1", "sentence2"))
 
 
 class TaskError(DataError):
@@ -210,7 +211,7 @@ def _build(name: str, rows: Mapping[str, list[Mapping[str, Any]]], known_names: 
 
 
 def _text_columns(row: Mapping[str, Any], split: str, source: str) -> tuple[str, ...]:
-    for columns in _TEXT_COLUMNS:
+    for columns in TEXT_COLUMNS:
         if all(column in row for column in columns):
             return columns
     raise TaskError(f"The {split} split of {source} has columns {sorted(row)} but neither 'sentence' nor "
