@@ -168,14 +168,14 @@ def last_complete_checkpoint(folder: str | Path) -> str | None:
     found = sorted(((int(match.group(1)), path) for path in folder.iterdir()
                     if path.is_dir() and (match := _CHECKPOINT_NAME.match(path.name))), reverse=True)
     for _, path in found:
-        if _complete(path):
+        if _checkpoint_complete(path):
             return str(path)
         logger.warning("Removing the partial checkpoint %s (its process was stopped while saving it).", path)
         shutil.rmtree(path)
     return None
 
 
-def _complete(checkpoint: Path) -> bool:
+def _checkpoint_complete(checkpoint: Path) -> bool:
     try:
         json.loads((checkpoint / TRAINER_STATE).read_text())
     except (OSError, ValueError):
