@@ -53,7 +53,7 @@ def kill_while_saving(checkpoint: str) -> None:
 
 def report_resumes() -> None:
     """Print ``RESUMED <checkpoint>`` whenever an Agora setting run resumes from a Trainer checkpoint."""
-    from hf_ose.agora.runs import RunTrainer
+    from hf_ose.agora.trainer import RunTrainer
 
     original = RunTrainer.train
 

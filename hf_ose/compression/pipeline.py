@@ -26,8 +26,8 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..agora.arguments import AgoraArguments
-from ..agora.metrics import accuracy_metric
-from ..agora.report import AgoraReport
+from ..agora.finetuning import accuracy_metric
+from ..agora.records import AgoraReport
 from ..agora.trainer import AgoraTrainer
 from ..checkpoints import last_complete_checkpoint
 from ..distillation import DistillationLoss, DistillationTrainer
@@ -110,7 +110,7 @@ def _task(settings: CompressSettings) -> tuple[Task, int]:
 
 def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) -> dict[str, Any]:
     """The parent with a classification head, fine-tuned on the task (or the given ``--teacher``, scored)."""
-    from ..agora.teacher import train_teacher
+    from ..agora.labellers import train_teacher
 
     if settings.teacher is not None:
         model = AutoModelForSequenceClassification.from_pretrained(settings.teacher)
