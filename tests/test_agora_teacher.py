@@ -13,8 +13,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from hf_ose.agora.arguments import AgoraArguments
 from hf_ose.agora.interfaces import AgoraError
-from hf_ose.agora.labellers import ModelLabeller
-from hf_ose.agora.teacher import train_teacher
+from hf_ose.agora.labellers import ModelLabeller, train_teacher
 from hf_ose.tasks import load_task
 
 

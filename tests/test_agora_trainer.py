@@ -20,7 +20,7 @@ from transformers import AutoTokenizer, HfArgumentParser, TrainerCallback, Train
 from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import AgoraError, AgoraRound, Sampler, task_distillation_loss
 from hf_ose.agora.rows import TEACHER_COLUMN
-from hf_ose.agora.runs import RunTrainer
+from hf_ose.agora.trainer import RunTrainer
 from hf_ose.distillation.losses import logits_kl_loss
 
 from .agora_support import HashLabeller, RecordingSampler, sst2_rows, tiny_student

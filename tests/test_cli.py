@@ -219,3 +219,13 @@ def test_the_table_prints_without_a_held_out_latency_figure_when_none_was_possib
     assert "predictor held-out error not available (too few measured points to hold one out" in table
     assert "Error column: data-free prior" in table and "PRIOR ESTIMATES" in table
     assert "Parent (T): 109.5M parameters, 32.8 ms, error unknown" in table
+
+
+def test_the_table_warns_when_latency_looked_like_noise():
+    from pathlib import Path
+
+    from hf_ose.front import format_front
+
+    front = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
+    front.record.latency["noise"] = "Latency measurements look like noise: the parent measured 157.0 ms"
+    assert "WARNING: Latency measurements look like noise: the parent measured 157.0 ms" in format_front(front)

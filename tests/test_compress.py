@@ -21,13 +21,11 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 
 from hf_ose.budgets import Budget, BudgetError
 from hf_ose.compression import delivery, pipeline
-from hf_ose.compression.delivery import shipped_runtime, wilson_lower_bound
+from hf_ose.compression.delivery import format_summary, shipped_runtime, wilson_lower_bound
 from hf_ose.commands import compress as compress_command
 from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
-from hf_ose.compression.pipeline import compress
+from hf_ose.compression.pipeline import compress, pick_stage
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
-from hf_ose.compression.summary import format_summary
-from hf_ose.compression.training import pick_stage
 from hf_ose.export import ExportError, ParityError
 from hf_ose.tasks import TaskError, load_task
 

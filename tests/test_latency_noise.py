@@ -18,7 +18,7 @@ from hf_ose.search.cache import ScoreCache
 SEQ = 128
 ARCHS = [Architecture(d, h // 64, h, i) for d in (1, 2, 4, 6, 8, 12) for h in (256, 512, 768) for i in (512, 1024, 3072)]
 PARENT = Architecture(24, 16, 1024, 4096)
-SETTINGS = LatencySettings(seq_len=SEQ, threads=1, rounds=3, memory_budget_gb=1000)
+SETTINGS = LatencySettings(seq_len=SEQ, threads=1, rounds=3, memory_budget_gb=1000, on_noise="raise")  # strict
 SAMPLES = 8
 
 
@@ -101,20 +101,19 @@ def pure_noise(seed: int):
     return FakeMeasure(lambda arch, n: math.exp(rng.gauss(0.0, 1.0)))
 
 
-def test_pure_noise_is_measured_again_then_refused():
+def test_pure_noise_is_measured_again_then_refused_in_a_strict_run():
     fake = pure_noise(0)
     with pytest.raises(LatencyNoiseError, match=r"held-out error is \d+\.\d% on average .*limit 25%.*on_noise='warn'"):
         build(fake)
     assert all(fake.calls.count(a) == MAX_PASSES * SETTINGS.rounds for a in set(fake.calls))
 
 
-def test_pure_noise_only_warns_when_the_user_opts_out():
-    settings = LatencySettings(seq_len=SEQ, threads=1, memory_budget_gb=1000, on_noise="warn")
+def test_pure_noise_warns_by_default_and_the_front_says_so():
     with pytest.warns(UserWarning, match="Latency measurements look like noise"):
-        model = build(pure_noise(0), settings)
+        model = build(pure_noise(0), LatencySettings(seq_len=SEQ, threads=1, memory_budget_gb=1000))
     report = model.report()
     assert report["noise"].startswith("Latency measurements look like noise")
-    assert report["held_out_mean_relative_error"] > settings.max_held_out_error
+    assert report["held_out_mean_relative_error"] > 0.25
     assert len(model.measured) + len(model.predicted) == len(ARCHS)
 
 

@@ -10,10 +10,9 @@ from .interfaces import AgoraError, Labeller, Point, Sampler
 _LAZY: dict[str, str] = {
     "AgoraArguments": "arguments",
     "AgoraTrainer": "trainer",
-    "AgoraReport": "report",
-    "AgoraRound": "report",
-    "task_distillation_loss": "loss",
-    "merge_lora": "lora",
+    "task_distillation_loss": "trainer",
+    "AgoraReport": "records",
+    "AgoraRound": "records",
     "SAMPLERS": "samplers",
     "SAMPLER_REGISTRY": "samplers",
     "TokenEditSampler": "samplers",
@@ -25,8 +24,7 @@ _LAZY: dict[str, str] = {
     "ModelLabeller": "labellers",
     "PipelineLabeller": "labellers",
     "CallableLabeller": "labellers",
-    "train_teacher": "teacher",
-    "accuracy_metric": "metrics",
+    "train_teacher": "labellers",
     "FinetuneOptions": "finetuning",
     "SeedRun": "finetuning",
     "train_student": "finetuning",
@@ -36,21 +34,19 @@ _LAZY: dict[str, str] = {
     "keep_best_seed": "finetuning",
     "seed_summary": "finetuning",
     "format_runs": "finetuning",
+    "accuracy_metric": "finetuning",
+    "merge_lora": "finetuning",
 }
 
 if TYPE_CHECKING:
     from .arguments import AgoraArguments
-    from .finetuning import (FinetuneOptions, SeedRun, build_student, check_model, format_runs, keep_best_seed,
-                             load_teacher, seed_summary, train_student)
-    from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller
-    from .lora import merge_lora
-    from .loss import task_distillation_loss
-    from .metrics import accuracy_metric
-    from .report import AgoraReport, AgoraRound
+    from .finetuning import (FinetuneOptions, SeedRun, accuracy_metric, build_student, check_model, format_runs,
+                             keep_best_seed, load_teacher, merge_lora, seed_summary, train_student)
+    from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller, train_teacher
+    from .records import AgoraReport, AgoraRound
     from .samplers import (SAMPLER_REGISTRY, SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
                            get_sampler, register_sampler)
-    from .teacher import train_teacher
-    from .trainer import AgoraTrainer
+    from .trainer import AgoraTrainer, task_distillation_loss
 
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -1,9 +1,11 @@
 """Fine-tuning a student on a task, as ``hf-ose finetune`` does: plainly, with distillation from a teacher, with
 Agora, or both (:class:`FinetuneOptions`), one seed per :func:`train_student` call; :func:`keep_best_seed` keeps the
-best seed by development score. The Agora benchmark runs the same code."""
+best seed by development score. The Agora benchmark runs the same code. Also what every such fine-tuning shares:
+the accuracy metric, and PEFT (LoRA) students merged for export and saved so stock transformers loads them."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import statistics
@@ -14,21 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from torch import nn
 from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
                           PreTrainedTokenizerBase, set_seed)
 
 from ..io import atomic_write
 from .interfaces import AgoraError, Labeller
-from .metrics import accuracy_metric
+from .records import REPORT_FILE
 
 if TYPE_CHECKING:
     from ..tasks import Task
     from .arguments import AgoraArguments
 
-#: The report each run writes in its folder (and :func:`keep_best_seed` in the output folder).
-REPORT = "agora_report.json"
-#: What is copied from the best seed's folder to the output folder besides its files: a LoRA run's adapter.
-_ADAPTER_FOLDER = "adapter"
+#: Where :func:`save_for_transformers` keeps a PEFT model's adapter, inside the output folder (and what
+#: :func:`keep_best_seed` copies from the best seed's folder besides its files).
+ADAPTER_FOLDER = "adapter"
 
 
 @dataclass(frozen=True)
@@ -155,15 +158,15 @@ def keep_best_seed(runs: list[SeedRun], out: Path) -> SeedRun:
     """The run with the best development score; with several runs, its files (and LoRA adapter) are copied to
     ``out``, whose report gains every seed's figures (:func:`seed_summary`)."""
     best = max(runs, key=lambda run: run.dev_score)
-    report = json.loads((best.output_dir / REPORT).read_text())
+    report = json.loads((best.output_dir / REPORT_FILE).read_text())
     if len(runs) > 1:
         for item in best.output_dir.iterdir():
             if item.is_file():
                 shutil.copy2(item, out / item.name)
-            elif item.name == _ADAPTER_FOLDER:
+            elif item.name == ADAPTER_FOLDER:
                 shutil.copytree(item, out / item.name)
     report["seeds"] = seed_summary(runs, best)
-    atomic_write(out / REPORT, json.dumps(report, indent=2) + "\n")
+    atomic_write(out / REPORT_FILE, json.dumps(report, indent=2) + "\n")
     return best
 
 
@@ -220,3 +223,42 @@ def _loading(what: str, fix: str) -> Iterator[None]:
         yield
     except (OSError, ValueError) as error:
         raise AgoraError(f"Cannot load {what} ({error}): {fix}") from error
+
+
+def accuracy_metric(prediction: Any) -> dict[str, float]:
+    """``compute_metrics`` for ``Trainer``: the share of rows whose arg-max class is the label."""
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(prediction.label_ids)).mean())}
+
+
+def is_peft_model(model: nn.Module) -> bool:
+    """Whether ``model`` is a ``peft.PeftModel`` (checked without importing peft for plain models)."""
+    try:
+        from peft import PeftModel
+    except ImportError:  # peft is a dependency, but a plain model does not need it
+        return False
+    return isinstance(model, PeftModel)
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its LoRA adapters merged into the base weights (``merge_and_unload``): a plain
+    transformers model that exports and loads with ``AutoModelForSequenceClassification``. ``model`` itself is
+    left unchanged; a model without adapters is returned as it is."""
+    if not is_peft_model(model):
+        return model
+    return copy.deepcopy(model).merge_and_unload()
+
+
+def save_for_transformers(model: nn.Module, tokenizer: PreTrainedTokenizerBase | None, folder: str | Path) -> None:
+    """Save ``model`` (and ``tokenizer``) in ``folder`` so that stock ``from_pretrained`` loads it. A PEFT model is
+    saved merged, and its adapter alone beside it in ``folder/adapter`` (``PeftModel.from_pretrained`` reads it)."""
+    folder = Path(folder)
+    if is_peft_model(model):
+        model.save_pretrained(folder / ADAPTER_FOLDER)
+    merged = merge_lora(model)
+    if not isinstance(merged, PreTrainedModel):
+        raise AgoraError(f"Cannot save a {type(merged).__name__}: AgoraTrainer saves transformers models "
+                        "(PreTrainedModel or a peft PeftModel around one).")
+    merged.save_pretrained(folder)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)

@@ -1,4 +1,5 @@
-"""What Agora's loop asks of a sampler and a labeller: its two pluggable parts (design notes, "Agora").
+"""What Agora's loop works with: points, and what it asks of a sampler and a labeller, its two pluggable parts
+(design notes, "Agora").
 
 A point is one example's text: a string for single-sentence tasks, a ``(first, second)`` pair for
 sentence-pair tasks. A :class:`Sampler` proposes new points near the development set's mistakes; a
@@ -23,6 +24,23 @@ Point = Union[str, tuple[str, str]]
 
 class AgoraError(HfOseError, ValueError):
     """Agora's inputs (data, settings, sampler, labeller) cannot be used as given."""
+
+
+def sides(point: Point) -> tuple[str, ...]:
+    """The point's texts: one for a sentence, two for a pair."""
+    if isinstance(point, str):
+        return (point,)
+    if isinstance(point, (tuple, list)) and len(point) == 2 and all(isinstance(s, str) for s in point):
+        return (point[0], point[1])
+    raise AgoraError(f"A point is a string or a (first, second) pair of strings, not {point!r}.")
+
+
+def check_batching(batch_size: int, max_length: int) -> None:
+    """Refuse the options of a sampler or labeller that runs a model on points: a batch size under 1 or a token
+    budget under 2."""
+    if batch_size < 1 or max_length < 2:
+        raise AgoraError(f"batch_size must be at least 1 and max_length at least 2, got {batch_size}, "
+                         f"{max_length}.")
 
 
 class Sampler(ABC):

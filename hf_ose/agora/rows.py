@@ -10,8 +10,7 @@ import numpy as np
 from datasets import Dataset
 from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
-from .interfaces import AgoraError, Point
-from .points import sides
+from .interfaces import AgoraError, Point, sides
 
 __all__ = ["LabelSpace", "Split", "TEACHER_COLUMN", "check_label_sets", "check_no_overlap", "encode", "read_split",
            "text_columns"]

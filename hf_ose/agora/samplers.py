@@ -1,4 +1,6 @@
-"""Samplers by name (the registry ``AgoraArguments.agora_sampler`` reads) and the light token-edit sampler.
+"""Samplers: the built-in ones (token edits, masked-LM substitution, nearest pool neighbours), the registry
+``AgoraArguments.agora_sampler`` reads them from by name, and what every sampler does with a point: fit it
+within a token budget and keep only new, distinct candidates (never an exact copy of the point they came from).
 
 Every sampler here draws from ``random.Random(f"{seed}/{index}")`` per input point, so a point's samples do
 not depend on the other points in the call, and edits one side of a sentence pair at a time.
@@ -8,19 +10,112 @@ from __future__ import annotations
 
 import inspect
 import random
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+from ..distillation.losses import mean_pool
 from ..plugins import Registry, deprecated_view
-from .interfaces import AgoraError, Point, Sampler
-from .masked_lm import MaskedLMSampler
-from .neighbours import NearestNeighbourSampler
-from .points import collect, sides, token_ids, with_side
+from .interfaces import AgoraError, Point, Sampler, check_batching, sides
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = ["SAMPLER_REGISTRY", "MaskedLMSampler", "NearestNeighbourSampler", "TokenEditSampler", "get_sampler",
            "register_sampler"]
+
+
+def with_side(point: Point, side: int, text: str) -> Point:
+    """``point`` with side ``side`` replaced by ``text`` (the other side of a pair untouched)."""
+    if isinstance(point, str):
+        return text
+    first, second = sides(point)
+    return (text, second) if side == 0 else (first, text)
+
+
+def token_ids(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """``text``'s token ids, without special tokens."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def encoded_length(point: Point, tokenizer: PreTrainedTokenizerBase) -> int:
+    """How many tokens the model sees for ``point``, special tokens and both sides of a pair included."""
+    return len(tokenizer(*sides(point))["input_ids"])
+
+
+def copy_key(point: Point, tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[int, ...]:
+    """The token ids the model sees for ``point`` within ``max_length``: two points with the same key are copies
+    (this also catches texts that differ only where the tokenizer does not look, e.g. in case)."""
+    return tuple(tokenizer(*sides(point), truncation=True, max_length=max_length)["input_ids"])
+
+
+def _cut(text: str, tokenizer: PreTrainedTokenizerBase, count: int) -> str:
+    ids = token_ids(text, tokenizer)
+    if len(ids) <= count:
+        return text
+    return tokenizer.decode(ids[:count], skip_special_tokens=False).strip()
+
+
+def fit(point: Point, tokenizer: PreTrainedTokenizerBase, max_length: int, keep: int | None = None) -> Point:
+    """``point`` cut at token level (then decoded) to at most ``max_length`` tokens. For a pair, the cut falls
+    on the side other than ``keep`` first; ``keep`` is cut only when it alone leaves the other under half the
+    budget."""
+    texts = sides(point)
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=len(texts) == 2)
+    if budget < len(texts):
+        raise AgoraError(f"max_length={max_length} leaves no room for text with {tokenizer.name_or_path!r}'s "
+                         "special tokens: raise agora_max_length.")
+    if encoded_length(point, tokenizer) <= max_length:
+        return point
+    if len(texts) == 1:
+        counts = [budget]
+    else:
+        lengths = [len(token_ids(text, tokenizer)) for text in texts]
+        edited = 1 - keep if keep is not None else max(range(2), key=lambda i: lengths[i])
+        edited_budget = max(budget - lengths[1 - edited], min(lengths[edited], budget // 2))
+        counts = [0, 0]
+        counts[edited], counts[1 - edited] = edited_budget, budget - edited_budget
+    texts = tuple(_cut(text, tokenizer, count) for text, count in zip(texts, counts))
+    for _ in range(8):  # decoding then re-encoding may add a token or two (rare): cut the longest side further
+        overflow = encoded_length(_join(texts), tokenizer) - max_length
+        if overflow <= 0:
+            return _join(texts)
+        lengths = [len(token_ids(text, tokenizer)) for text in texts]
+        longest = max(range(len(texts)), key=lengths.__getitem__)
+        texts = tuple(_cut(t, tokenizer, lengths[i] - overflow) if i == longest else t for i, t in enumerate(texts))
+    raise AgoraError(f"{point!r} does not fit in {max_length} tokens after cutting: its decoded text re-encodes "
+                     "longer each time; raise agora_max_length.")
+
+
+def _join(texts: tuple[str, ...]) -> Point:
+    return texts if len(texts) == 2 else texts[0]
+
+
+def collect(point: Point, candidates: Iterable[tuple[Point, int | None]], per_point: int,
+            tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[Point]:
+    """Up to ``per_point`` of ``candidates`` (each with the side it leaves untouched, or None), fitted within
+    ``max_length``, in order, without copies of ``point`` or of each other. Stops reading at ``per_point``."""
+    seen = {copy_key(point, tokenizer, max_length)}
+    kept: list[Point] = []
+    if per_point <= 0:
+        return kept
+    for candidate, keep in candidates:
+        candidate = fit(candidate, tokenizer, max_length, keep)
+        if not all(side.strip() for side in sides(candidate)):
+            continue
+        key = copy_key(candidate, tokenizer, max_length)
+        if key in seen:
+            continue
+        seen.add(key)
+        kept.append(candidate)
+        if len(kept) == per_point:
+            break
+    return kept
+
 
 OPERATIONS = ("drop", "swap", "mask")
 
@@ -89,6 +184,182 @@ def _apply(op: str, ids: list[int], rng: random.Random, mask_id: int | None, max
         length = rng.randint(1, min(max_span, len(ids) - start))
         ids[start:start + length] = [mask_id] * length
     return ids
+
+
+class MaskedLMSampler(Sampler):
+    """Masks ``mask_share`` of one side's tokens (at least one) and replaces each by a token drawn from the
+    masked LM's ``top_k`` predictions there, the original and special tokens excluded. ``model`` is a
+    ``*ForMaskedLM`` with trained head weights and ``tokenizer`` its tokenizer (see :meth:`from_pretrained`)."""
+
+    name = "masked-lm"
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, mask_share: float = 0.15,
+                 top_k: int = 10, tries: int = 3) -> None:
+        if type(model).__name__ not in MODEL_FOR_MASKED_LM_MAPPING_NAMES.values():
+            raise AgoraError(f"MaskedLMSampler needs a *ForMaskedLM model, got {type(model).__name__}: load one "
+                             "with MaskedLMSampler.from_pretrained(path) or use sampler 'token-edits'.")
+        if tokenizer.mask_token_id is None:
+            raise AgoraError(f"The tokenizer {tokenizer.name_or_path!r} has no mask token: pass the masked LM's own "
+                             "tokenizer.")
+        if not 0.0 < mask_share <= 1.0 or top_k < 1 or tries < 1:
+            raise AgoraError(f"mask_share must be in (0, 1] and top_k, tries at least 1; got {mask_share}, {top_k}, "
+                             f"{tries}.")
+        self.model, self.tokenizer = model, tokenizer
+        self.mask_share, self.top_k, self.tries = mask_share, top_k, tries
+        self._excluded = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> MaskedLMSampler:
+        """Load ``AutoModelForMaskedLM`` and its tokenizer from ``path``; refuse a checkpoint without masked-LM
+        head weights (transformers would start that head at random, e.g. for sentence-transformers models)."""
+        try:
+            model, info = AutoModelForMaskedLM.from_pretrained(str(path), output_loading_info=True)
+        except ValueError as error:
+            raise AgoraError(f"{path} has no masked-LM class in transformers ({error}): use sampler 'token-edits' "
+                             "or 'nearest-neighbours'.") from error
+        prefix = f"{model.base_model_prefix}."
+        missing_head = sorted(key for key in info["missing_keys"] if not key.startswith(prefix))
+        if missing_head:
+            raise AgoraError(f"{path} has no trained masked-LM head (missing {missing_head[:3]}): transformers would "
+                             "fill it at random. Give a checkpoint with an MLM head (e.g. the parent's pre-training "
+                             "checkpoint) or use sampler 'token-edits' or 'nearest-neighbours'.")
+        return cls(model, AutoTokenizer.from_pretrained(str(path)), **kwargs)
+
+    def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
+               max_length: int, seed: int) -> list[list[Point]]:
+        """Up to ``per_point`` distinct substitutions per point, within ``max_length`` tokens of ``tokenizer``."""
+        training = self.model.training
+        self.model.eval()
+        try:
+            out = []
+            for index, point in enumerate(points):
+                rng = random.Random(f"{seed}/{index}")
+                candidates = self._candidates(point, per_point, rng)
+                out.append(collect(point, candidates, per_point, tokenizer, max_length))
+            return out
+        finally:
+            self.model.train(training)
+
+    def _candidates(self, point: Point, per_point: int, rng: random.Random) -> Iterator[tuple[Point, int | None]]:
+        """Rounds of ``per_point`` substituted points, each with the side it left untouched."""
+        limit = getattr(self.model.config, "max_position_embeddings", None)  # what the masked LM can read
+        encoded = [self.tokenizer(text, return_special_tokens_mask=True, truncation=limit is not None,
+                                  max_length=limit) for text in sides(point)]
+        rows = [list(e["input_ids"]) for e in encoded]
+        content = [[i for i, special in enumerate(e["special_tokens_mask"]) if not special] for e in encoded]
+        editable = [side for side, positions in enumerate(content) if positions]
+        if not editable or per_point <= 0:
+            return
+        for _ in range(self.tries):
+            plans = []
+            for _ in range(per_point):
+                side = rng.choice(editable)
+                count = max(1, round(self.mask_share * len(content[side])))
+                plans.append((side, sorted(rng.sample(content[side], count))))
+            for (side, _), new_row in zip(plans, self._fill(rows, plans, rng)):
+                text = self.tokenizer.decode([new_row[i] for i in content[side]], skip_special_tokens=False).strip()
+                yield with_side(point, side, text), (1 - side if len(rows) == 2 else None)
+
+    def _fill(self, rows: list[list[int]], plans: list[tuple[int, list[int]]], rng: random.Random) -> list[list[int]]:
+        """For each (side, positions) plan, the side's encoded ids with the masked LM's draws at ``positions``."""
+        masked = []
+        for side, positions in plans:
+            row = list(rows[side])
+            for position in positions:
+                row[position] = self.tokenizer.mask_token_id
+            masked.append(row)
+        width = max(len(row) for row in masked)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.tensor([row + [pad] * (width - len(row)) for row in masked], device=self.model.device)
+        attention_mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in masked],
+                                      device=self.model.device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float().cpu()
+            logits[..., self._excluded] = float("-inf")
+        filled = []
+        for row, (side, positions) in enumerate(plans):
+            new_row = list(rows[side])
+            for position in positions:
+                scores = logits[row, position].clone()
+                scores[rows[side][position]] = float("-inf")
+                top = torch.topk(scores, self.top_k)
+                weights = torch.softmax(top.values, dim=0).tolist()
+                new_row[position] = int(top.indices[rng.choices(range(self.top_k), weights=weights)[0]])
+            filled.append(new_row)
+        return filled
+
+
+class NearestNeighbourSampler(Sampler):
+    """Returns the pool sentences nearest each input by cosine similarity of ``encoder``'s mean-pooled last
+    hidden states (the parent's sentence embedding), never one that copies the input. The pool is flattened to
+    its distinct sentences (pairs give both sides) and embedded once, on first use. For a pair, each sample
+    replaces one side (drawn from the seed) by that side's next nearest sentence; for a sentence, the seed
+    plays no part: the nearest are the nearest."""
+
+    name = "nearest-neighbours"
+
+    def __init__(self, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pool: Sequence[Point], *,
+                 batch_size: int = 32, max_length: int = 128) -> None:
+        self.pool = list(dict.fromkeys(text for point in pool for text in sides(point) if text.strip()))
+        if not self.pool:
+            raise AgoraError("The nearest-neighbour pool holds no text: pass unlabelled sentences (e.g. the train "
+                             "split's texts) as `pool`.")
+        check_batching(batch_size, max_length)
+        self.encoder, self.tokenizer = encoder, tokenizer
+        self.batch_size, self.max_length = batch_size, max_length
+        self._pool_embeddings: torch.Tensor | None = None
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """Unit-length mean-pooled embeddings of ``texts``, one row each, in batches, in eval mode."""
+        base = getattr(self.encoder, "base_model", self.encoder)
+        training = self.encoder.training
+        self.encoder.eval()
+        rows = []
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(texts), self.batch_size):
+                    batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True,
+                                           truncation=True, max_length=self.max_length, return_tensors="pt")
+                    batch = {k: v.to(self.encoder.device) for k, v in batch.items()}
+                    hidden = base(**batch).last_hidden_state
+                    rows.append(mean_pool(hidden, batch["attention_mask"]).float().cpu())
+        finally:
+            self.encoder.train(training)
+        return F.normalize(torch.cat(rows), dim=-1)
+
+    def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
+               max_length: int, seed: int) -> list[list[Point]]:
+        """Up to ``per_point`` pool neighbours per point (fewer when the pool runs out), within ``max_length``."""
+        if self._pool_embeddings is None:
+            self._pool_embeddings = self.embed(self.pool)
+        queries = list(dict.fromkeys(text for point in points for text in sides(point)))
+        if not queries:
+            return []
+        similarity = self.embed(queries) @ self._pool_embeddings.T
+        order = torch.argsort(similarity, dim=1, descending=True, stable=True).tolist()
+        ranked = {query: [self.pool[j] for j in row] for query, row in zip(queries, order)}
+        out = []
+        for index, point in enumerate(points):
+            rng = random.Random(f"{seed}/{index}")
+            candidates = self._candidates(point, ranked, rng, tokenizer, max_length)
+            out.append(collect(point, candidates, per_point, tokenizer, max_length))
+        return out
+
+    def _candidates(self, point: Point, ranked: dict[str, list[str]], rng: random.Random,
+                    tokenizer: PreTrainedTokenizerBase, max_length: int) -> Iterator[tuple[Point, int | None]]:
+        """The point with one side replaced by that side's next nearest pool sentence, copies of it skipped."""
+        texts = sides(point)
+        keys = [copy_key(text, tokenizer, max_length) for text in texts]
+        remaining = [iter(t for t in ranked[text] if copy_key(t, tokenizer, max_length) != key)
+                     for text, key in zip(texts, keys)]
+        open_sides = list(range(len(texts)))
+        while open_sides:
+            side = rng.choice(open_sides) if len(open_sides) > 1 else open_sides[0]
+            neighbour = next(remaining[side], None)
+            if neighbour is None:
+                open_sides.remove(side)
+                continue
+            yield with_side(point, side, neighbour), (1 - side if len(texts) == 2 else None)
 
 
 #: Sampler classes by name, built with options when used; :func:`register_sampler` adds more, and installed

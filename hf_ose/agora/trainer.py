@@ -1,4 +1,6 @@
-"""AgoraTrainer: :class:`transformers.Trainer`'s constructor and ``train()`` contract around Agora's loop."""
+"""AgoraTrainer: :class:`transformers.Trainer`'s constructor and ``train()`` contract around Agora's loop; and
+one fine-tuning inside the loop (:class:`RunTrainer`: a stock Trainer, with Bort's task distillation loss when
+asked)."""
 
 from __future__ import annotations
 
@@ -13,21 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedTokenizerBase, Trainer
 from transformers.trainer_utils import TrainOutput
 
+from ..distillation.losses import logits_kl_loss
 from ..finetune import last_complete_checkpoint
 from ..io import atomic_write, ensure_writable_folder
 from .arguments import AgoraArguments
+from .finetuning import save_for_transformers
 from .interfaces import AgoraError, Labeller, Point, Sampler
-from .lora import save_for_transformers
-from .report import AgoraReport, AgoraRound
-from .resume import FinishedRun, load_run, run_key, save_run
-from .rows import LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split, text_columns
-from .runs import RunTrainer, predicted_labels
+from .records import AgoraReport, AgoraRound, FinishedRun, load_run, run_key, save_run
+from .rows import (TEACHER_COLUMN, LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split,
+                   text_columns)
 
-__all__ = ["AgoraTrainer"]
+__all__ = ["AgoraTrainer", "RunTrainer", "predicted_labels", "task_distillation_loss"]
 
 
 @dataclass
@@ -149,7 +153,7 @@ class AgoraTrainer(Trainer):
     def _fine_tune(self, setting: dict[str, Any], round_index: int, index: int, train_set: Any, dev_set: Any) -> _Run:
         """Fine-tune the initial model under ``setting``; score it and predict the development set. Resuming,
         a run recorded for the same setting and rows is reused and an interrupted one resumes from its last
-        checkpoint (:mod:`hf_ose.agora.resume`)."""
+        checkpoint (:mod:`hf_ose.agora.records`)."""
         folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}" / f"setting-{index}"
         key = run_key(setting, train_set)
         if self._resume:
@@ -345,3 +349,54 @@ class AgoraTrainer(Trainer):
 def _log(probabilities: np.ndarray) -> np.ndarray:
     """Log-probabilities (floored at 1e-12): soft targets for the distillation loss."""
     return np.log(np.clip(probabilities, 1e-12, 1.0))
+
+
+class RunTrainer(Trainer):
+    """A :class:`~transformers.Trainer` for one setting of one round. With ``distill=(alpha, temperature)``,
+    training rows carrying the labeller's log-probabilities (column ``teacher_logits``) are trained on
+    :func:`task_distillation_loss`; rows without them (the development set) use the model's own loss."""
+
+    def __init__(self, *args: Any, distill: tuple[float, float] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.distill = distill
+        if distill is not None:
+            self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        if TEACHER_COLUMN not in self._signature_columns:
+            self._signature_columns.append(TEACHER_COLUMN)
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | int | None = None) -> Any:
+        teacher = inputs.pop(TEACHER_COLUMN, None)
+        if teacher is None or self.distill is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = task_distillation_loss(outputs.logits, labels, teacher, *self.distill)
+        return (loss, outputs) if return_outputs else loss
+
+
+def predicted_labels(predictions: Any) -> np.ndarray:
+    """Arg-max labels from ``Trainer.predict`` predictions: logits (or a tuple starting with them), or labels
+    already (when ``preprocess_logits_for_metrics`` reduced them)."""
+    if isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]
+    predictions = np.asarray(predictions)
+    if predictions.ndim == 1:
+        return predictions.astype(np.int64)
+    if predictions.ndim == 2:
+        return predictions.argmax(axis=-1)
+    raise AgoraError(f"Predictions of shape {predictions.shape} are neither class scores (rows, classes) nor "
+                     "labels: Agora needs a sequence classifier (check preprocess_logits_for_metrics).")
+
+
+def task_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                           alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
+    """``alpha * CE(logits, labels) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))``,
+    averaged over the batch: Bort's task loss (design notes, "Agora"). ``teacher_logits`` may be
+    log-probabilities: softmax is shift-invariant, so they give the same soft targets as the logits they came from."""
+    cross_entropy = F.cross_entropy(logits, labels)
+    kl = logits_kl_loss(logits, teacher_logits.to(logits.dtype), temperature=temperature)
+    return alpha * cross_entropy + (1.0 - alpha) * kl

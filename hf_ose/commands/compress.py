@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     """Run ``hf-ose compress``; errors propagate to the command line's handler."""
     from ..compression.pipeline import compress
-    from ..compression.summary import format_stage_times, format_summary
+    from ..compression.delivery import format_stage_times, format_summary
 
     settings = _settings(args)  # malformed options are refused here, before any work
     result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)

@@ -31,8 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     extract.add_argument("--runtime", type=runtime_name, default="pytorch",
                          help=f"where latency is measured: {', '.join(runtime_names())} (default pytorch)")
     extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
-    extract.add_argument("--on-noise", choices=("raise", "warn"), default="raise",
-                         help="when latency measurements look like noise (a busy CPU): stop (default) or warn and go on")
+    extract.add_argument("--on-noise", choices=("raise", "warn"), default="warn",
+                         help="when latency measurements look like noise (a busy CPU): warn and go on (default) or stop")
     extract.add_argument("--strategy", choices=("fptas", "interval"), default="fptas",
                          help="'fptas' (the epsilon guarantee, default) or 'interval' (the FPTAS paper's variant)")
     extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")

@@ -47,8 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hf-ose finetune``; errors propagate to the command line's handler."""
-    from ..agora.finetuning import (REPORT, FinetuneOptions, check_model, format_runs, keep_best_seed, load_teacher,
+    from ..agora.finetuning import (FinetuneOptions, check_model, format_runs, keep_best_seed, load_teacher,
                                     train_student)
+    from ..agora.records import REPORT_FILE as REPORT
     from ..tasks import load_task
 
     options = FinetuneOptions(
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if options.needs_teacher and args.teacher:
         teacher = load_teacher(args.teacher, task)
     elif options.needs_teacher:
-        from ..agora.teacher import train_teacher
+        from ..agora.labellers import train_teacher
 
         folder = out / "teacher"
         print(f"No --teacher: fine-tuning {args.model} on {task.name} into {folder} first.")

@@ -1,11 +1,13 @@
-"""Compress's delivery stages: the int8 artifacts, their check against the student (development and test rows),
-the side-by-side latency of parent, student and artifacts, and which artifact to ship."""
+"""Compress's delivery: the int8 artifacts and their check against the student (development and test rows), the
+side-by-side latency of parent, student and artifacts, which artifact to ship, the folder a user ships (student,
+tokenizer, artifacts, reports, model card), and the summary table ``hf-ose compress`` ends with."""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
@@ -13,14 +15,18 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..errors import HfOseError
 from ..export import export
 from ..export.backend import ExportError, ParityError, get_export_backend
 from ..export.bench import bench
-from ..export.core import REPORT_NAME, input_names
+from ..export.core import REPORT_NAME as EXPORT_REPORT_NAME
+from ..export.core import input_names
+from ..front import ParetoFront
+from ..io import atomic_write
 from ..latency import RUNTIME_SPECS
+from ..publish.card import CardInputs, LatencyRow, LatencySetup, ModelSize, Score, write_card
 from ..tasks import Task
 from .settings import INT8_RUNTIMES, CompressSettings
 
@@ -30,6 +36,10 @@ logger = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {name: RUNTIME_SPECS[name].backend for name in INT8_RUNTIMES}
 #: Latency is measured as the issue and the card state it: batch 1, sequence 128.
 BATCH_SIZE, SEQ_LEN = 1, 128
+#: The summary report inside the shipped model folder.
+REPORT_NAME = "compress_report.json"
+#: The shipped folder inside the package stage's folder.
+MODEL_FOLDER = "model"
 
 
 def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
@@ -67,7 +77,7 @@ def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder
 def _kept_export(folder: Path, backend: str) -> dict[str, Any] | None:
     """The int8 artifact ``export`` kept in ``folder`` (its files and parity), if it finished."""
     try:
-        entry = json.loads((folder / REPORT_NAME).read_text())["artifacts"][f"{backend}-int8"]
+        entry = json.loads((folder / EXPORT_REPORT_NAME).read_text())["artifacts"][f"{backend}-int8"]
     except (OSError, ValueError, KeyError):
         return None
     if not all((folder / name).is_file() for name in entry["files"]):
@@ -169,3 +179,103 @@ def wilson_lower_bound(share: float, rows: int, z: float = 1.645) -> float:
     centre = share + z * z / (2 * rows)
     spread = z * math.sqrt(share * (1 - share) / rows + z * z / (4 * rows * rows))
     return (centre - spread) / (1 + z * z / rows)
+
+
+def package_stage(settings: CompressSettings, out: Path, stages: dict[str, dict[str, Any]],
+                  folder: Path) -> dict[str, Any]:
+    """Copy the fine-tuned student and every kept artifact into ``folder/model``, merge the reports, write
+    ``compress_report.json`` (the summary) and the model card."""
+    model = folder / MODEL_FOLDER
+    shutil.copytree(out / stages["finetune"]["model"], model, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("agora", "checkpoint-*", "adapter"))
+    exports = {}
+    for runtime, entry in stages["export"]["artifacts"].items():
+        source = out / entry["folder"]
+        for name in entry["files"]:
+            shutil.copy2(source / name, model / name)
+            if (source / f"{Path(name).stem}.bin").exists() and name.endswith(".xml"):
+                shutil.copy2(source / f"{Path(name).stem}.bin", model / f"{Path(name).stem}.bin")
+        exports[runtime] = entry
+    atomic_write(model / EXPORT_REPORT_NAME, json.dumps(exports, indent=2) + "\n")
+    summary = _summary(settings, stages)
+    atomic_write(model / REPORT_NAME, json.dumps({"summary": summary, "stages": stages}, indent=2, default=str) + "\n")
+    write_card(_card_inputs(settings, out, stages, model), model)
+    return {"model": f"{folder.name}/{MODEL_FOLDER}", "summary": summary}
+
+
+def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    bench, evaluation, pick = stages["bench"], stages["evaluate"], stages["pick"]
+    shipped = shipped_runtime(bench["artifact_ms"], evaluation, settings.min_agreement)
+    return {
+        "task": settings.task, "architecture": pick["architecture"], "params": stages["student"]["params"],
+        "cpu": bench["cpu"], "threads": bench["threads"], "batch_size": bench["batch_size"],
+        "seq_len": bench["seq_len"], "parent_ms": bench["parent_ms"], "student_ms": bench["student_ms"],
+        "student_speedup": bench["student_speedup"], "runtime": shipped,
+        "artifact_ms": bench["artifact_ms"], "artifact_speedup": bench["artifact_speedup"],
+        "teacher_accuracy": evaluation["teacher_accuracy"], "student_accuracy": evaluation["student_accuracy"],
+        "artifact_accuracy": {k: evaluation[k]["accuracy"] for k in bench["artifact_ms"]},
+        "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
+        "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
+        "min_agreement": settings.min_agreement, "dev_rows": evaluation["dev_rows"], "test_rows": evaluation["rows"],
+        "test_rows_left_out": evaluation["left_out"], "artifacts_refused": stages["export"].get("refused", {}),
+    }
+
+
+def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[str, Any]],
+                 model: Path) -> CardInputs:
+    summary, tuned = _summary(settings, stages), stages["finetune"]
+    front = ParetoFront.from_json(out / stages["search"]["front"])
+    chosen = front.points[stages["pick"]["index"]]
+    parent_config = AutoConfig.from_pretrained(out / stages["teacher"]["model"])
+    latency = [LatencyRow("pytorch", "fp32", summary["student_ms"], summary["parent_ms"])]
+    latency += [LatencyRow(runtime, "int8", ms, summary["parent_ms"]) for runtime, ms in summary["artifact_ms"].items()]
+    shipped = summary["runtime"]
+    return CardInputs(
+        name=f"{Path(settings.parent).name}-{Path(settings.task).name}-ose", base_model=settings.parent,
+        student=ModelSize.of(AutoConfig.from_pretrained(model)), parent=ModelSize.of(parent_config),
+        dataset=settings.task,
+        scores=[Score("accuracy", summary["student_accuracy"], teacher=summary["teacher_accuracy"]),
+                *([Score(f"accuracy ({shipped} artifact)", summary["artifact_accuracy"][shipped],
+                         teacher=summary["teacher_accuracy"])] if shipped else [])],
+        latency=latency,
+        latency_setup=LatencySetup(summary["cpu"], summary["batch_size"], summary["seq_len"], summary["threads"]),
+        front=front, chosen=chosen, teacher=f"{Path(settings.parent).name} fine-tuned on {Path(settings.task).name}",
+        distillation=(f"inherited from the teacher, distilled {settings.distill_steps} steps on the training text, "
+                      f"then fine-tuned with T^2 x KL at T=2 (weight 0.5) beside the label cross-entropy"),
+        agora_rounds=tuned["rounds"],
+    )
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """``summary`` (``compress_report.json``'s) as a terminal table."""
+    parent_ms, teacher = summary["parent_ms"], summary["teacher_accuracy"]
+    rows = [("parent / teacher (PyTorch fp32)", parent_ms, teacher, None),
+            (f"student {summary['architecture']} (PyTorch fp32)", summary["student_ms"], summary["student_accuracy"],
+             None)]
+    rows += [(f"student {runtime}{' *' if runtime == summary['runtime'] else ''}", ms,
+              summary["artifact_accuracy"][runtime], summary["artifact_agreement"][runtime])
+             for runtime, ms in summary["artifact_ms"].items()]
+    width = max(len(row[0]) for row in rows) + 2
+    left_out = summary.get("test_rows_left_out", 0)
+    repeated = f" ({left_out} repeating a development row left out)" if left_out else ""
+    lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
+             f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}{repeated}",
+             f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}"
+             f"{'agreement':>11}"]
+    for name, ms, accuracy, agreement in rows:
+        lines.append(f"{name:<{width}}{ms:>11.2f}{parent_ms / ms:>10.2f}x{accuracy:>10.2%}{accuracy / teacher:>12.1%}"
+                     f"{'' if agreement is None else f'{agreement:.2%}':>11}")
+    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. Agreement: the artifact's test predictions "
+                 "equal to the student's in PyTorch. * the runtime shipped: the fastest agreeing with the student on "
+                 f"at least {summary['min_agreement']:.0%} of {summary['dev_rows']} development predictions with 95% "
+                 "confidence (else the most agreeing).")
+    lines += [f"Not shipped, failed parity with PyTorch: {runtime} ({message})"
+              for runtime, message in summary.get("artifacts_refused", {}).items()]
+    return "\n".join(lines)
+
+
+def format_stage_times(seconds: dict[str, float | None]) -> str:
+    """One line: the wall time of each stage's finishing attempt (stages reused from an earlier run included)."""
+    times = ", ".join(f"{name} {'?' if value is None else f'{value:.0f} s'}" for name, value in seconds.items())
+    known = [value for value in seconds.values() if value is not None]
+    return f"Stage wall times: {times}; {sum(known) / 60:.1f} min in all."

@@ -232,11 +232,11 @@ def _noise_verdict(predictor: LatencyPredictor, checks: dict[str, Any], settings
         return None
     message = (
         "Latency measurements look like noise: " + "; ".join(problems) + ". The machine was probably busy while "
-        "measuring: measure on an otherwise idle machine or raise LatencySettings.rounds; to accept the front "
-        "anyway, pass LatencySettings(on_noise='warn') (or a higher max_held_out_error)."
+        "measuring, so latencies on this front are approximate: measure on an otherwise idle machine or raise "
+        "LatencySettings.rounds."
     )
     if settings.on_noise == "raise":
-        raise LatencyNoiseError(message)
+        raise LatencyNoiseError(f"{message} on_noise='warn' (the default) accepts the front with this warning.")
     warnings.warn(message, UserWarning, stacklevel=4)
     logger.warning(message)
     return message
