@@ -10,10 +10,12 @@ from hf_ose.objectives.counting import StaticCostCounter
 from hf_ose.space import ArchitectureSpace
 
 from .families import FAMILY_CONFIGS
+from .testing_utils import slow
 
 SMALL_GRID = {"depth": [1, 2, 4], "hidden": [64, 128], "intermediate": [128, 256]}
 
 
+@slow
 @pytest.mark.parametrize("family", sorted(FAMILY_CONFIGS))
 def test_every_variant_is_a_real_config_of_the_parents_class(family):
     parent = FAMILY_CONFIGS[family]()

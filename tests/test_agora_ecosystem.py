@@ -22,6 +22,7 @@ from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import merge_lora
 
 from .agora_support import HashLabeller, sst2_rows, tiny_student
+from .testing_utils import slow
 
 ROOT = Path(__file__).resolve().parent.parent
 METRIC = Path(__file__).resolve().parent / "metrics" / "agora_accuracy"
@@ -45,6 +46,7 @@ def _logits(model, tokenizer, rows: list[dict[str, Any]]) -> torch.Tensor:
         return model.eval()(**batch).logits
 
 
+@slow
 def test_lora_student_trains_saves_merged_and_keeps_its_adapter(tmp_path, tokenizer) -> None:
     from peft import LoraConfig, PeftModel, get_peft_model
 
@@ -79,6 +81,7 @@ class Logs(TrainerCallback):
         self.logs.append(dict(logs or {}))
 
 
+@slow
 def test_evaluate_metric_checkpoints_best_model_at_end_and_logging(tmp_path, tokenizer) -> None:
     import evaluate
 
@@ -120,7 +123,7 @@ def test_evaluate_metric_checkpoints_best_model_at_end_and_logging(tmp_path, tok
         assert final["eval_loss"] == pytest.approx(best["eval_loss"])
 
 
-@pytest.mark.slow
+@slow
 def test_two_processes_with_gloo_agree_and_write_one_report(tmp_path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -150,7 +153,7 @@ def test_two_processes_with_gloo_agree_and_write_one_report(tmp_path) -> None:
     assert report.rounds[report.best_round].mistake_indices == mistakes
 
 
-@pytest.mark.slow
+@slow
 def test_real_parent_runs_the_whole_loop_with_the_token_edit_sampler(tmp_path, tokenizer, minilm_path) -> None:
     from hf_ose.agora import as_labeller
 

@@ -13,6 +13,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 
 from hf_ose.agora.interfaces import AgoraError, Labeller
 from hf_ose.agora.labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller
+from .testing_utils import slow
 
 PAIRS = [("A man is playing a guitar.", "Nobody is playing music."), ("The cat sat on the mat.", "A cat sits."),
          ("It rained all day in the city.", "The weather was wet.")]
@@ -42,6 +43,7 @@ def three_way(minilm_path: Path):
     return AutoModelForSequenceClassification.from_pretrained(minilm_path, num_labels=3)
 
 
+@slow
 def test_model_labeller_shapes_sums_names_and_batching(classifier, tokenizer, sentences) -> None:
     classifier.train()
     labeller = ModelLabeller(classifier, tokenizer, batch_size=8)
@@ -73,6 +75,7 @@ def test_model_labeller_encodes_pairs_as_pairs(three_way, tokenizer) -> None:
         labeller.probabilities([PAIRS[0], "a sentence"])
 
 
+@slow
 @pytest.mark.parametrize("pairs", [False, True], ids=["sentences", "pairs"])
 def test_pipeline_labeller_agrees_with_the_model_labeller(pairs, classifier, three_way, tokenizer,
                                                           sentences) -> None:

@@ -13,6 +13,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, BertForMaskedLM, 
 from hf_ose.agora.interfaces import AgoraError, Sampler
 from hf_ose.agora.samplers import (SAMPLER_REGISTRY, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
                                    copy_key, encoded_length, get_sampler, register_sampler)
+from .testing_utils import slow
 
 PAIRS = [("A man is playing a guitar on the stage tonight.", "Nobody is playing music."),
          ("The cat sat on the mat.", "A cat is sitting.")]
@@ -56,6 +57,7 @@ def _check_invariants(points, samples, tokenizer, max_length: int) -> None:
                 assert (sample[0] == point[0]) != (sample[1] == point[1])  # exactly one side changed
 
 
+@slow
 @pytest.mark.parametrize("which", [0, 1], ids=["token-edits", "masked-lm"])
 def test_random_samplers_are_seeded_new_and_within_length(which, masked_lm, tokenizer, sentences) -> None:
     sampler, sentences = _random_samplers(masked_lm)[which], sentences[:20]
@@ -146,6 +148,7 @@ def encoder(minilm_path: Path):
     return AutoModel.from_pretrained(minilm_path)
 
 
+@slow
 def test_nearest_neighbours_are_the_truly_nearest_and_never_the_query(encoder, tokenizer, sentences) -> None:
     pool = sentences[:30]
     sampler = NearestNeighbourSampler(encoder, tokenizer, pool)

@@ -15,6 +15,7 @@ from hf_ose.agora.arguments import AgoraArguments
 from hf_ose.agora.interfaces import AgoraError
 from hf_ose.agora.labellers import ModelLabeller, train_teacher
 from hf_ose.tasks import load_task
+from .testing_utils import slow
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def _args(output_dir: Path, **overrides) -> AgoraArguments:
     return AgoraArguments(**{**settings, **overrides})
 
 
+@slow
 def test_the_parent_folder_becomes_a_saved_teacher(minilm_path, task, tmp_path) -> None:
     parent = AutoModel.from_pretrained(minilm_path)
     model, tokenizer = train_teacher(minilm_path, task, tmp_path / "teacher", args=_args(tmp_path / "ignored"))

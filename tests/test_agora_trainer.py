@@ -24,6 +24,7 @@ from hf_ose.agora.trainer import RunTrainer
 from hf_ose.distillation.losses import logits_kl_loss
 
 from .agora_support import HashLabeller, RecordingSampler, sst2_rows, tiny_student
+from .testing_utils import slow
 
 SETTINGS = [{"learning_rate": 1e-3}, {"learning_rate": 3e-4}, {"learning_rate": 1e-4}]
 FLOOR = 0.7
@@ -180,6 +181,7 @@ def test_report_is_logged_each_round_and_saved_as_json(run) -> None:
     assert (Path(trainer.args.output_dir) / "config.json").exists()
 
 
+@slow
 def test_same_seed_gives_the_same_points_and_report(run, tmp_path, tokenizer) -> None:
     again = _run(tmp_path, tokenizer)[0]
     assert again.agora_report.to_dict() == run[0].agora_report.to_dict()
@@ -188,6 +190,7 @@ def test_same_seed_gives_the_same_points_and_report(run, tmp_path, tokenizer) ->
         assert (tmp_path / name).read_text() == (Path(run[0].args.output_dir) / name).read_text()
 
 
+@slow
 def test_resuming_reuses_finished_runs_and_retrains_only_the_interrupted_one(tmp_path, tokenizer,
                                                                           monkeypatch) -> None:
     first = _run(tmp_path, tokenizer, agora_settings=SETTINGS[:2])[0]

@@ -7,8 +7,10 @@ from transformers import AutoConfig
 
 from hf_ose import Architecture, ParetoFront
 from hf_ose.commands import main
+from .testing_utils import slow
 
 
+@slow
 def test_extract_writes_the_front_and_says_errors_are_prior_estimates(tmp_path, capsys):
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"depth": [1, 2, 3], "hidden": [256, 512], "intermediate": [512, 1024]}))
@@ -51,6 +53,7 @@ def test_unreachable_hub_id_exits_with_advice(tmp_path, capsys):
     assert "Could not load 'someone/private-model'" in err and "local folder" in err and "roberta-large" in err
 
 
+@slow
 def test_extract_with_the_distillation_surrogate_on_the_real_parent(tmp_path, capsys, minilm_path, sst2_dir):
     grid = tmp_path / "grid.json"
     grid.write_text(json.dumps({"depth": [1, 3], "hidden": [192, 384], "intermediate": [768]}))
@@ -145,6 +148,7 @@ def _extract_depths(folder, out, *arguments):
                  "--on-noise", "warn", *arguments])
 
 
+@slow
 def test_extract_prints_the_point_chosen_within_a_budget_beside_the_w_best(depth_grid, tmp_path, capsys):
     assert _extract_depths(depth_grid, tmp_path, "--max-params", "40M") == 0
     printed = capsys.readouterr().out

@@ -28,6 +28,7 @@ from hf_ose.compression.pipeline import compress, pick_stage
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
 from hf_ose.export import ExportError, ParityError
 from hf_ose.tasks import TaskError, load_task
+from .testing_utils import slow
 
 SCRIPT = Path(__file__).with_name("compress_run_script.py")
 DATA = Path(__file__).with_name("data")
@@ -66,7 +67,7 @@ def _finished(out: Path) -> dict[str, str]:
     return {name: record["finished_at"] + record["fingerprint"] for name, record in stages.items()}
 
 
-@pytest.mark.slow
+@slow
 def test_a_run_killed_in_search_finetune_and_export_finishes_reusing_what_was_done(tiny_parent, tiny_task, tmp_path):
     out = tmp_path / "out"
     killed = _run(tiny_parent, tiny_task, out, "search")

@@ -7,6 +7,7 @@ from hf_ose import Architecture, get_adapter
 from hf_ose.data import DataError, load_texts
 from hf_ose.distillation import DistillationLoss
 from hf_ose.surrogates import DistillationSurrogate, DistillationSurrogateSettings, SurrogateError
+from .testing_utils import slow
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +29,7 @@ def variant(parent, arch):
     return get_adapter(parent.config).write(parent.config, arch)
 
 
+@slow
 def test_the_parent_itself_scores_near_zero_and_smaller_students_higher(parent, surrogate):
     own = surrogate(parent.config)
     half = surrogate(variant(parent, Architecture(6, 6, 192, 768)))
@@ -36,11 +38,13 @@ def test_the_parent_itself_scores_near_zero_and_smaller_students_higher(parent, 
     assert half < shallow_half
 
 
+@slow
 def test_values_are_deterministic_under_the_seed(parent, surrogate):
     config = variant(parent, Architecture(3, 12, 384, 768))
     assert surrogate(config) == surrogate(config)
 
 
+@slow
 def test_fingerprint_names_everything_the_value_depends_on(parent, texts, surrogate):
     other = DistillationSurrogate(parent, texts, steps=5, batch_size=8, held_out=32, max_length=32)
     assert surrogate.fingerprint() != other.fingerprint()
@@ -53,6 +57,7 @@ def test_fingerprint_names_everything_the_value_depends_on(parent, texts, surrog
     assert other_loss.fingerprint()["loss"]["temperature"] == 1.0 != surrogate.fingerprint()["loss"]["temperature"]
 
 
+@slow
 def test_diverging_training_reports_nan_instead_of_a_number(parent, texts):
     wild = DistillationSurrogate(parent, texts, steps=3, batch_size=8, held_out=32, max_length=32, learning_rate=1e12)
     value = wild(variant(parent, Architecture(2, 6, 192, 768)))

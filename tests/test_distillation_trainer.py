@@ -15,6 +15,7 @@ from hf_ose.distillation import DistillationLoss
 from hf_ose.distillation.trainer import DistillationTrainer, distillation_dataset
 from hf_ose.inheritance import extract_model
 from hf_ose.torch_context import torch_threads
+from .testing_utils import slow
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,7 @@ def _trainer(setup, tmp_path: Path, steps: int) -> DistillationTrainer:
     )
 
 
+@slow
 def test_training_lowers_held_out_distillation_loss_and_saves_a_stock_model(setup, tmp_path: Path) -> None:
     parent, tokenizer, _, texts = setup
     with torch_threads(1):

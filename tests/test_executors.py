@@ -9,6 +9,7 @@ import torch
 from hf_ose import LatencySettings, Objectives, OSEExtractor
 from hf_ose.executors import InProcessExecutor, LocalProcessExecutor, WorkerError
 from hf_ose.torch_context import torch_threads
+from .testing_utils import slow
 
 GRID = {"depth": [1, 2, 3, 4], "hidden": [256, 512, 768], "intermediate": [1024, 3072]}
 
@@ -42,13 +43,14 @@ def latency_only_copy(cache, target):
     return target
 
 
+@slow
 def test_a_local_process_pool_gives_the_same_front(in_process, tmp_path):
     rows, evaluations, cache = in_process
     with LocalProcessExecutor(workers=2) as pool:
         assert front_rows(pool, latency_only_copy(cache, tmp_path / "pool")) == (rows, evaluations)
 
 
-@pytest.mark.slow
+@slow
 def test_a_real_local_ray_cluster_gives_the_same_front(in_process, tmp_path):
     ray = pytest.importorskip("ray", reason="pip install 'hf-ose[ray]'")
     from hf_ose.integrations.ray_executor import RayExecutor
@@ -79,6 +81,7 @@ def exit_abruptly(_: object) -> None:
     os._exit(1)
 
 
+@slow
 @pytest.mark.parametrize("parent_threads, requested, expected", [(6, None, 3), (1, 5, 5)])
 def test_workers_split_the_parents_threads_unless_told(parent_threads, requested, expected):
     with torch_threads(parent_threads):
@@ -88,6 +91,7 @@ def test_workers_split_the_parents_threads_unless_told(parent_threads, requested
         assert list(executor.map(threads_in_worker, range(4))) == [expected] * 4
 
 
+@slow
 def test_a_worker_that_dies_raises_instead_of_hanging():
     with LocalProcessExecutor(workers=1) as executor:
         with pytest.raises(WorkerError, match="died before returning a result"):
@@ -121,6 +125,7 @@ def run_script(tmp_path, body: str) -> subprocess.CompletedProcess:
         pytest.fail("the script hung: a failing worker pool must raise, not wait")
 
 
+@slow
 def test_a_script_without_the_main_guard_fails_fast_naming_the_guard(tmp_path):
     result = run_script(tmp_path, "print(list(LocalProcessExecutor(workers=2).map(Objective(), [1, 2, 3])))\n")
     assert result.returncode != 0
@@ -130,6 +135,7 @@ def test_a_script_without_the_main_guard_fails_fast_naming_the_guard(tmp_path):
     assert "bootstrapping" not in result.stderr  # refused before any worker started
 
 
+@slow
 def test_a_script_with_the_main_guard_runs(tmp_path):
     result = run_script(tmp_path, """
         if __name__ == "__main__":
@@ -140,6 +146,7 @@ def test_a_script_with_the_main_guard_runs(tmp_path):
     assert result.stdout.strip() == "[2, 4, 6]"
 
 
+@slow
 def test_a_worker_dying_while_it_starts_is_reported_not_waited_for(tmp_path):
     # The worker re-imports the script and dies there, before reading its start-up data (10 MB here).
     result = run_script(tmp_path, """

@@ -21,6 +21,7 @@ from hf_ose.export import (
 pytest.importorskip("onnxruntime", reason="pip install 'hf-ose[onnx]'")
 import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
+from .testing_utils import slow
 
 TEXTS = ["A quiet, moving film.", "It was dreadful and far too long for what it had to say, honestly.", "fine",
          "The cast is superb; the script is not."]
@@ -80,6 +81,7 @@ def test_a_classifier_exports_in_fp32_and_int8_within_tolerance_for_both_padding
         np.testing.assert_allclose(logits, _pytorch(classifier_dir, batch), atol=1e-4)
 
 
+@slow
 def test_the_real_parent_exports_as_a_feature_extractor_that_follows_pytorch_on_real_tokens(minilm_path, tmp_path):
     fp32 = export(minilm_path, tmp_path, backend="onnx")
     int8 = export(minilm_path, tmp_path, backend="onnx", precision="int8")

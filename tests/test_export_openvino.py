@@ -18,6 +18,7 @@ from hf_ose.data import load_texts  # noqa: E402
 from hf_ose.export import REPORT_NAME, ExportError, export, get_export_backend  # noqa: E402
 from hf_ose.integrations.openvino_backend import ArtifactNotFoundError, OpenVinoBackend  # noqa: E402
 from hf_ose.torch_context import seeded  # noqa: E402
+from .testing_utils import slow
 
 BACKEND = OpenVinoBackend()
 
@@ -131,6 +132,7 @@ def test_tiny_classifier_int8_agrees_with_pytorch_right_and_left_padded(tiny_cla
         assert np.abs(output - reference).max() > 0, "int8 should not be bit-identical to fp32"
 
 
+@slow
 def test_tiny_feature_extractor_fp32_matches_pytorch_on_real_tokens(tmp_path, tokenizer, texts):
     with seeded(1):
         model = BertModel(tiny_config(tokenizer), add_pooling_layer=False).eval()
@@ -184,6 +186,7 @@ def test_unknown_precision_and_missing_artifact_are_named(tmp_path, tiny_classif
         BACKEND.session(tmp_path, "int8")
 
 
+@slow
 def test_export_through_the_core_keeps_a_parity_checked_real_parent(tmp_path, minilm_path, calibration):
     out = tmp_path / "minilm-openvino"
     report = export(minilm_path, out, backend="openvino", precision="int8", calibration=calibration)

@@ -13,6 +13,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hf_ose.export import ExportError, export, get_export_backend
 from hf_ose.export.parity import clean_texts, tokenize
+from .testing_utils import slow
 
 RTE = Path(__file__).with_name("data") / "rte" / "validation.tsv"
 
@@ -37,6 +38,7 @@ def test_pairs_are_tokenised_as_pairs_and_cleaned_like_sentences(minilm_path):
         clean_texts([("one", "two", "three")])
 
 
+@slow
 @pytest.mark.parametrize("backend", ["onnx", "openvino"])
 def test_an_int8_pair_classifier_is_calibrated_and_checked_on_real_pairs(tiny_classifier_dir, tmp_path, backend):
     pytest.importorskip({"onnx": "onnxruntime", "openvino": "openvino"}[backend])

@@ -13,6 +13,7 @@ from hf_ose.export import TOLERANCES, ExportError, export
 
 pytest.importorskip("onnxruntime", reason="pip install 'hf-ose[onnx]'")
 import onnx  # noqa: E402
+from .testing_utils import slow
 
 TEXTS = ["A quiet, moving film.", "It was dreadful and far too long for what it had to say, honestly.", "fine",
          "The cast is superb; the script is not."]
@@ -38,6 +39,7 @@ def test_static_int8_quantises_the_projections_before_the_activation_and_keeps_t
     assert saved["artifacts"]["onnx-int8-static"]["parity"]["passed"] is True
 
 
+@slow
 def test_static_int8_of_the_real_parent_keeps_every_token_close_for_both_paddings(minilm_path, sst2_dir, tmp_path):
     calibration = load_texts(sst2_dir / "validation.tsv")[:64]
     report = export(minilm_path, tmp_path, backend="onnx", precision="int8-static", calibration=calibration)

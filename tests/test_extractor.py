@@ -12,6 +12,7 @@ from hf_ose.objectives.error import DataFreePrior
 from hf_ose.search.cache import CACHE_FILE
 
 from .objectives_for_tests import RecordingPrior
+from .testing_utils import slow
 
 GRID = {"depth": [1, 2, 3, 4, 5, 6], "hidden": [192, 384], "intermediate": [768, 1536]}
 FAST_LATENCY = LatencySettings(seq_len=32, warmup=1, repeats=3, on_noise="warn")  # the test CPU is shared
@@ -91,6 +92,7 @@ def test_rerunning_the_same_search_reuses_the_cache(reference, minilm_path):
     assert [p.row() for p in again] == [p.row() for p in front]
 
 
+@slow
 def test_a_killed_search_resumes_without_repeating_work(reference, minilm_path, tmp_path):
     front, reference_cache = reference
     # Start from the reference run's latency measurements only, so both runs see the same latencies.
@@ -133,6 +135,7 @@ def test_epsilon_that_is_not_a_number_is_refused(epsilon):
         OSEExtractor("bert-base-uncased", epsilon=epsilon)
 
 
+@slow
 def test_the_parents_own_error_is_recorded_outside_the_search_count(reference, minilm_path):
     front, _ = reference
     parent = AutoConfig.from_pretrained(minilm_path)
@@ -147,6 +150,7 @@ def test_the_parents_own_error_is_recorded_outside_the_search_count(reference, m
     assert other.reference.error == front.reference.error
 
 
+@slow
 def test_non_finite_errors_are_reported_and_the_search_goes_on(minilm_path):
     def unstable(config):
         return float("nan") if config.num_hidden_layers == 6 else 1.0 / config.num_hidden_layers
@@ -157,6 +161,7 @@ def test_non_finite_errors_are_reported_and_the_search_goes_on(minilm_path):
     assert front.points and all(p.architecture.depth < 6 for p in front)
 
 
+@slow
 def test_the_interval_strategy_is_offered_for_comparison(minilm_path):
     objectives = Objectives(latency=FAST_LATENCY, latency_samples=6)
     ex = OSEExtractor(minilm_path, space=GRID, epsilon=0.25, objectives=objectives, strategy="interval")
@@ -164,6 +169,7 @@ def test_the_interval_strategy_is_offered_for_comparison(minilm_path):
     assert front.record.evaluations == 4 and front.record.settings.strategy == "interval"
 
 
+@slow
 def test_a_non_monotone_error_is_reported_with_a_warning(minilm_path):
     def deeper_is_worse(config):
         return float(config.num_hidden_layers)

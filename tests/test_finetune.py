@@ -14,6 +14,7 @@ from hf_ose.errors import HfOseError
 from hf_ose.finetune import FineTuneError, accuracy, fine_tune_classifier, with_classification_head
 from hf_ose.inheritance import extract_model
 from hf_ose.torch_context import seeded
+from .testing_utils import slow
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,7 @@ def _student(parent, config, seed: int = 0):
     return with_classification_head(extract_model(parent, config), config, num_labels=2)
 
 
+@slow
 def test_fine_tuning_lowers_the_loss_and_raises_training_accuracy(setup) -> None:
     parent, tokenizer, config, texts, labels = setup
     model = _student(parent, config)
@@ -46,6 +48,7 @@ def test_fine_tuning_lowers_the_loss_and_raises_training_accuracy(setup) -> None
     assert not model.training
 
 
+@slow
 def test_a_seeded_run_is_bit_identical_and_the_seed_sets_the_batch_order(setup) -> None:
     parent, tokenizer, config, texts, labels = setup
     runs = []
@@ -61,6 +64,7 @@ def test_a_seeded_run_is_bit_identical_and_the_seed_sets_the_batch_order(setup) 
     assert first != other
 
 
+@slow
 def test_accuracy_counts_arg_max_hits_whatever_the_batch_size(setup) -> None:
     parent, tokenizer, config, texts, labels = setup
     model = _student(parent, config)

@@ -15,6 +15,7 @@ from hf_ose.commands import main
 from hf_ose.tasks import load_task
 
 from .conftest import TEST_DATA
+from .testing_utils import slow
 
 FAST = ["--epochs", "1", "--batch-size", "16", "--max-length", "32", "--train-rows", "32"]
 
@@ -56,6 +57,7 @@ def _report(out: Path) -> dict:
     return json.loads((out / "agora_report.json").read_text())
 
 
+@slow
 def test_a_plain_run_over_two_seeds_keeps_the_best_dev_seed_and_reports_every_seed(encoder_dir, sst2_dir, tmp_path,
                                                                                    capsys):
     out = tmp_path / "out"
@@ -76,6 +78,7 @@ def test_a_plain_run_over_two_seeds_keeps_the_best_dev_seed_and_reports_every_se
     assert "test accuracy over 2 seed(s): mean" in printed and f"Wrote the seed-{best['seed']} model" in printed
 
 
+@slow
 def test_distillation_from_a_teacher_with_lora_saves_a_merged_model_stock_transformers_loads(encoder_dir, tmp_path,
                                                                                              minilm_path):
     teacher = _tiny_classifier(tmp_path / "teacher", minilm_path, num_labels=2)
@@ -89,6 +92,7 @@ def test_distillation_from_a_teacher_with_lora_saves_a_merged_model_stock_transf
     assert _stock_test_accuracy(out, TEST_DATA / "rte") == pytest.approx(_report(out)["test_accuracy"])
 
 
+@slow
 def test_agora_without_a_teacher_fine_tunes_one_first_and_runs_the_loop(encoder_dir, sst2_dir, tmp_path, capsys):
     out = tmp_path / "out"
     settings = json.dumps([{"learning_rate": 1e-4}, {"learning_rate": 3e-4}])

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hf_ose.architecture import Architecture
 from hf_ose.search.fptas import Candidate, evaluation_bound, fptas, interval_strategy, pareto_indices
+from .testing_utils import slow
 
 
 @st.composite
@@ -54,6 +55,7 @@ def covers(y, x, candidates, errors, epsilon):
     return cy.p <= (1 + epsilon) * cx.p and cy.i <= (1 + epsilon) * cx.i and errors[y] <= errors[x]
 
 
+@slow
 @settings(max_examples=150, deadline=None)
 @given(problems(), st.floats(0.01, 1.0), st.sampled_from([1, 1, 3]))
 def test_fptas_returned_set_epsilon_covers_every_candidate(problem, epsilon, batch_size):
@@ -65,6 +67,7 @@ def test_fptas_returned_set_epsilon_covers_every_candidate(problem, epsilon, bat
         assert any(covers(y, x, candidates, errors, epsilon) for y in outcome.front), f"candidate {x} not covered"
 
 
+@slow
 @settings(max_examples=150, deadline=None)
 @given(problems(), st.floats(0.01, 1.0), st.sampled_from([1, 1, 4]))
 def test_fptas_evaluations_never_exceed_the_stated_bound(problem, epsilon, batch_size):

@@ -11,6 +11,7 @@ from hf_ose.surrogates.head import fit_linear_head, output_layer
 from hf_ose.torch_context import Batch
 
 from .families import FAMILY_CONFIGS
+from .testing_utils import slow
 
 
 
@@ -37,6 +38,7 @@ def _loss(model: torch.nn.Module, batches: list[Batch]) -> float:
         ) / len(batches)
 
 
+@slow
 @pytest.mark.parametrize(
     ("family", "layer_name"), [("bert", "classifier"), ("roberta", "classifier.out_proj"), ("gpt2", "score"),
                                ("llama", "score")]

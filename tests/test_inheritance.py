@@ -21,6 +21,7 @@ from hf_ose.inheritance import InheritanceError, UnsupportedFamilyError, extract
 from hf_ose.inheritance.families import find_layers, get_layout
 
 from .families import FAMILY_CONFIGS, INHERITABLE, TINY
+from .testing_utils import slow
 
 CONFIGS = {family: functools.partial(FAMILY_CONFIGS[family], **TINY) for family in INHERITABLE}
 
@@ -179,6 +180,7 @@ def test_student_saves_and_loads_with_stock_transformers(family: str, cls: type,
     torch.testing.assert_close(output(loaded, inputs()), output(student, inputs()), atol=0, rtol=0)
 
 
+@slow
 def test_student_exports_to_onnx_with_the_dynamo_exporter(tmp_path: Path) -> None:
     pytest.importorskip("onnxscript", reason="torch.onnx.export(dynamo=True) needs onnxscript")
     parent = build("bert", T.BertForSequenceClassification)
@@ -288,6 +290,7 @@ def _step0_loss(student: T.PreTrainedModel, parent: T.PreTrainedModel, batch) ->
     return float(DistillationLoss()(s, p, batch["attention_mask"]))
 
 
+@slow
 @pytest.mark.parametrize(
     "shape",
     [(6, 12, 288, 768), (4, 6, 288, 1152), (6, 12, 192, 1536), (3, 6, 192, 384)],

@@ -18,6 +18,7 @@ from hf_ose.integrations.latency_runtimes import (
 from hf_ose.latency import settings as runtimes
 from hf_ose.latency.settings import KNOWN_EXTERNAL, LatencySettings, RuntimeNotAvailableError, get_runtime
 from hf_ose.latency.timing import measure_latency, random_model
+from .testing_utils import slow
 
 CONFIG = BertConfig(vocab_size=600, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 CLASSES = {"onnxruntime": OnnxRuntimeFp32, "onnxruntime-int8": OnnxRuntimeInt8, "openvino": OpenVinoFp32,
@@ -46,6 +47,7 @@ def test_each_runtime_is_an_installed_entry_point_with_an_install_hint(loaded):
         assert "pip install 'hf-ose[" in KNOWN_EXTERNAL[name][1] and loaded[name].install_hint
 
 
+@slow
 @pytest.mark.parametrize("name", CLASSES)
 def test_a_session_runs_the_candidate_on_its_threads_and_removes_its_folder(loaded, name):
     runtime = loaded[name]
@@ -111,7 +113,7 @@ def test_extract_refuses_an_unknown_runtime_naming_the_choices(capsys):
                      capsys.readouterr().err)
 
 
-@pytest.mark.slow
+@slow
 def test_extract_measures_on_the_runtime_asked_for_and_records_it(tmp_path, capsys):
     parent = tmp_path / "parent"
     BertConfig(vocab_size=600, hidden_size=64, num_hidden_layers=3, num_attention_heads=2,

@@ -22,6 +22,7 @@ from hf_ose.latency.settings import (
     runtime_names,
 )
 from hf_ose.latency.timing import PyTorchRuntime, measure_latency
+from .testing_utils import slow
 
 CONFIG = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
 
@@ -120,6 +121,7 @@ def test_register_runtime_rejects_what_is_not_a_runtime():
         register_runtime(Nameless)
 
 
+@slow
 def test_the_core_never_imports_integrations():
     code = (
         "import sys, hf_ose, hf_ose.latency.model, hf_ose.latency.settings as r;"

@@ -18,6 +18,7 @@ from hf_ose.errors import OutputNotWritableError
 from hf_ose.inheritance import InheritanceError, extract_model
 from hf_ose.inheritance.saving import auto_class_name, save_student
 from hf_ose.parent import load_parent_model
+from .testing_utils import slow
 
 SentenceTransformer = pytest.importorskip("sentence_transformers").SentenceTransformer
 
@@ -61,6 +62,7 @@ def test_a_student_of_a_sentence_transformers_parent_is_a_sentence_transformer(
     torch.testing.assert_close(embeddings, expected, atol=1e-5, rtol=1e-4)
 
 
+@slow
 def test_the_identity_student_encodes_exactly_as_the_parent(minilm_path, parent, tmp_path):
     save_student(extract_model(parent, parent.config), tmp_path / "student", parent=minilm_path)
     torch.testing.assert_close(encode(tmp_path / "student"), encode(minilm_path), atol=1e-5, rtol=1e-4)

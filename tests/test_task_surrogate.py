@@ -19,6 +19,7 @@ from hf_ose.adapters import get_adapter
 from hf_ose.inheritance import extract_model
 from hf_ose.data import DataError, load_labelled, load_labelled_splits, tokenize
 from hf_ose.surrogates import SurrogateError, TaskSurrogate, TaskSurrogateSettings
+from .testing_utils import slow
 
 SMALL = dict(steps=3, batch_size=8, dev_size=32, threads=1)
 
@@ -36,6 +37,7 @@ def setup(minilm_path: Path, sst2_dir: Path):
     return parent, tokenizer, tiny, _rows(sst2_dir / "train.tsv", 320), _rows(sst2_dir / "validation.tsv", 128)
 
 
+@slow
 def test_the_probe_fitted_head_and_task_steps_rank_the_parent_above_a_much_smaller_variant(setup) -> None:
     """A random head starts at chance (dev cross-entropy about ln 2); the (small) linear-probe head starts
     below it; after 20 steps the parent's own config has a lower dev error than the tiny variant."""
@@ -52,6 +54,7 @@ def test_the_probe_fitted_head_and_task_steps_rank_the_parent_above_a_much_small
     assert full < trained(tiny) - 0.03, (full, trained(tiny))
 
 
+@slow
 def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
     parent, tokenizer, tiny, train, dev = setup
     surrogate = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, distill_steps=2, **SMALL)
@@ -62,6 +65,7 @@ def test_value_is_finite_deterministic_and_survives_pickling(setup) -> None:
     assert surrogate.is_prior is False and surrogate.name == "task surrogate (3 steps, error rate, mean of 2 runs)"
 
 
+@slow
 def test_repeats_average_independent_runs_on_the_next_rows(setup) -> None:
     """Run r of the default two is the single run on the rows from r x steps x batch_size on, under seed + r."""
     parent, tokenizer, tiny, train, dev = setup
@@ -77,6 +81,7 @@ def test_repeats_average_independent_runs_on_the_next_rows(setup) -> None:
         TaskSurrogate(parent, train, dev, tokenizer=tokenizer, repeats=0, **SMALL)
 
 
+@slow
 def test_files_datasets_and_lists_give_the_same_value(setup, sst2_dir: Path) -> None:
     """Only the leading rows count (each run's steps x batch_size and head_examples, the first dev_size dev
     rows), whatever holds them."""
@@ -93,6 +98,7 @@ def test_files_datasets_and_lists_give_the_same_value(setup, sst2_dir: Path) -> 
     assert from_files.fingerprint()["train"] != from_lists.fingerprint()["train"]  # the whole file counts
 
 
+@slow
 def test_fingerprint_covers_parent_data_and_settings(setup) -> None:
     parent, tokenizer, _, train, dev = setup
     base = TaskSurrogate(parent, train, dev, tokenizer=tokenizer, **SMALL).fingerprint()
@@ -145,6 +151,7 @@ def test_settings_refuse_values_out_of_range() -> None:
         TaskSurrogateSettings(warmup=1.5)
 
 
+@slow
 def test_a_classification_parent_keeps_its_head(setup, minilm_path: Path) -> None:
     """With its own config and no steps, a sequence-classification parent scores its own dev loss and error
     exactly: its head is inherited, not refitted."""
