@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .adapters import FamilyAdapter, FamilyLayout, get_adapter, register_family, supported_families
 from .architecture import Architecture
 from .budgets import Budget, BudgetError
-from .errors import HfOseError
+from .exceptions import HfOseError
 from .executors import InProcessExecutor, LocalProcessExecutor, WorkerError
 from .export import ExportReport, export  # not lazy: importing hf_ose.export.* would shadow a lazy name
 from .extractor import Objectives, OSEExtractor

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Sequence
 
-from .errors import HfOseError
+from .exceptions import HfOseError
 from .record import ParetoPoint, ReferencePoint
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .errors import HfOseError
+from .exceptions import HfOseError
 from .torch_context import Batch
 
 __all__ = [

@@ -1,25 +1,6 @@
-"""The errors hf-ose raises for bad input; each message names the problem and the fix."""
+"""Deprecated: moved to :mod:`hf_ose.exceptions` ('error' is an objective of the search); goes in the next release."""
 
+from . import exceptions
+from .lazy import moved
 
-class HfOseError(Exception):
-    """Base class of hf-ose's own errors."""
-
-
-class UnsupportedConfigError(HfOseError, ValueError):
-    """No family adapter can read this config's architecture."""
-
-
-class ParentNotFoundError(HfOseError, OSError):
-    """The parent could not be loaded: not a preset, not a readable local folder, Hub unreachable."""
-
-
-class EmptySpaceError(HfOseError, ValueError):
-    """The grid produced no valid candidate."""
-
-
-class CacheMismatchError(HfOseError, ValueError):
-    """The cache folder holds the cache of a different search."""
-
-
-class OutputNotWritableError(HfOseError, OSError):
-    """The output folder cannot be created or written."""
+__getattr__ = moved(__name__, exceptions)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkabl
 
 import torch
 
-from .errors import HfOseError
+from .exceptions import HfOseError
 
 MAIN_GUARD_FIX = (
     'put the code that starts the search under `if __name__ == "__main__":` in your script '

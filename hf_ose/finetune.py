@@ -21,7 +21,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICA
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from .data import padding_tokenizer, tokenize
-from .errors import HfOseError
+from .exceptions import HfOseError
 from .torch_context import torch_threads
 
 __all__ = [

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import OutputNotWritableError
+from .exceptions import OutputNotWritableError
 
 
 def usual_mode(*, folder: bool = False) -> int:

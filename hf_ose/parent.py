@@ -19,7 +19,7 @@ from transformers import (
     RobertaConfig,
 )
 
-from .errors import ParentNotFoundError, UnsupportedConfigError
+from .exceptions import ParentNotFoundError, UnsupportedConfigError
 
 ParentSpec = Union[PretrainedConfig, PreTrainedModel, str, Path]
 

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from transformers import PretrainedConfig
 
 from .architecture import Architecture
-from .errors import HfOseError
+from .exceptions import HfOseError
 from .objectives.counting import ABnCReport
 
 

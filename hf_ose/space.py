@@ -15,7 +15,7 @@ from transformers import PretrainedConfig
 
 from .adapters import FamilyAdapter, get_adapter
 from .architecture import Architecture
-from .errors import EmptySpaceError
+from .exceptions import EmptySpaceError
 
 logger = logging.getLogger(__name__)
 

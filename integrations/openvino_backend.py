@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from hf_ose.data import padding_tokenizer
-from hf_ose.errors import HfOseError
+from hf_ose.exceptions import HfOseError
 from hf_ose.export import ExportBackend, ExportError, Session, input_names
 from hf_ose.export.parity import Text, clean_texts, tokenize
 

@@ -5,7 +5,7 @@ from transformers import AutoModel
 
 from hf_ose import Architecture, FamilyAdapter, get_adapter, register_family
 from hf_ose.adapters import FAMILIES, AttentionShape, FamilyRegistrationError
-from hf_ose.errors import UnsupportedConfigError
+from hf_ose.exceptions import UnsupportedConfigError
 from hf_ose.objectives.counting import StaticCostCounter
 from hf_ose.space import ArchitectureSpace
 

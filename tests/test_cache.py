@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hf_ose.architecture import Architecture
-from hf_ose.errors import CacheMismatchError
+from hf_ose.exceptions import CacheMismatchError
 from hf_ose.search.cache import CACHE_FILE, ScoreCache
 
 SEARCH = {"parent": "abc"}

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel
 
 from hf_ose.commands import main
-from hf_ose.errors import ParentNotFoundError
+from hf_ose.exceptions import ParentNotFoundError
 from hf_ose.export import (
     BackendNotAvailableError, ExportBackend, ExportError, ParityError, Tolerance, backend as backend_module, export,
     get_export_backend,

@@ -17,7 +17,7 @@ from transformers import (
 
 from hf_ose import LatencySettings
 from hf_ose.commands import main
-from hf_ose.errors import OutputNotWritableError
+from hf_ose.exceptions import OutputNotWritableError
 from hf_ose.export import REPORT_NAME, BackendNotAvailableError, ExportError, ParityError, Tolerance, export
 from hf_ose.latency import RuntimeNotAvailableError
 

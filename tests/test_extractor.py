@@ -7,7 +7,7 @@ import pytest
 from transformers import AutoConfig, AutoModel
 
 from hf_ose import Architecture, LatencySettings, Objectives, OSEExtractor, ParetoFront
-from hf_ose.errors import CacheMismatchError
+from hf_ose.exceptions import CacheMismatchError
 from hf_ose.objectives.error import DataFreePrior
 from hf_ose.search.cache import CACHE_FILE
 

@@ -10,7 +10,7 @@ import torch
 import transformers as T
 
 from hf_ose import Architecture, get_adapter
-from hf_ose.errors import HfOseError
+from hf_ose.exceptions import HfOseError
 from hf_ose.finetune import FineTuneError, accuracy, fine_tune_classifier, with_classification_head
 from hf_ose.inheritance import extract_model
 from hf_ose.torch_context import seeded

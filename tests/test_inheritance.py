@@ -16,7 +16,7 @@ from hf_ose import ParetoPoint
 from hf_ose.adapters import get_adapter
 from hf_ose.architecture import Architecture
 from hf_ose.distillation import DistillationLoss
-from hf_ose.errors import ParentNotFoundError
+from hf_ose.exceptions import ParentNotFoundError
 from hf_ose.inheritance import InheritanceError, UnsupportedFamilyError, extract_model, plan_inheritance
 from hf_ose.inheritance.families import find_layers, get_layout
 

@@ -3,7 +3,7 @@ import re
 import pytest
 from transformers import AutoConfig, AutoModel, BertConfig
 
-from hf_ose.errors import ParentNotFoundError, UnsupportedConfigError
+from hf_ose.exceptions import ParentNotFoundError, UnsupportedConfigError
 from hf_ose.parent import PRESETS, load_config_folder, load_parent_config
 
 

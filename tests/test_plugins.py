@@ -12,7 +12,7 @@ import transformers as T
 import hf_ose.search as search
 from hf_ose import LatencySettings, Objectives, OSEExtractor
 from hf_ose.agora.samplers import SAMPLER_REGISTRY
-from hf_ose.errors import HfOseError
+from hf_ose.exceptions import HfOseError
 from hf_ose.plugins import Registry
 from hf_ose.search import STRATEGY_REGISTRY, SearchOutcome, UnknownStrategyError, register_strategy
 

@@ -14,7 +14,7 @@ from transformers import (
 )
 
 from hf_ose import Architecture, get_adapter
-from hf_ose.errors import OutputNotWritableError
+from hf_ose.exceptions import OutputNotWritableError
 from hf_ose.inheritance import InheritanceError, extract_model
 from hf_ose.inheritance.saving import auto_class_name, save_student
 from hf_ose.parent import load_parent_model

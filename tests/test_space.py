@@ -4,7 +4,7 @@ import pytest
 import transformers as T
 
 from hf_ose.architecture import Architecture
-from hf_ose.errors import EmptySpaceError
+from hf_ose.exceptions import EmptySpaceError
 from hf_ose.objectives.counting import StaticCostCounter, measure_static_cost
 from hf_ose.parent import PRESETS
 from hf_ose.space import BORT_GRID, ArchitectureSpace, Grid

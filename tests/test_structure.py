@@ -86,7 +86,7 @@ def test_the_cycle_finder_finds_a_circle_and_accepts_a_tree():
 def test_the_import_walker_sees_relative_imports():
     graph = _part_graph()
     assert "inheritance" in graph["surrogates"]  # surrogates inherit students' weights
-    assert "errors" in graph["adapters"]
+    assert "exceptions" in graph["adapters"]
 
 
 def test_no_two_parts_of_the_library_import_each_other_in_a_circle():
@@ -131,3 +131,11 @@ def test_no_benchmark_imports_another_benchmark():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             offenders += [f"{path.name} imports {name}" for name in names if name.split(".")[0] in scripts]
     assert not offenders, f"benchmarks import each other (share code through a _helper module): {offenders}"
+
+
+def test_the_old_exceptions_module_still_resolves_with_a_deprecation_warning():
+    import hf_ose.errors
+    from hf_ose.exceptions import HfOseError
+
+    with pytest.warns(DeprecationWarning, match="hf_ose.errors.HfOseError has moved to hf_ose.exceptions"):
+        assert hf_ose.errors.HfOseError is HfOseError

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 from transformers import PretrainedConfig
 
 from ..architecture import Architecture
-from ..errors import HfOseError, UnsupportedConfigError
+from ..exceptions import HfOseError, UnsupportedConfigError
 from ..plugins import Registry
 
 if TYPE_CHECKING:

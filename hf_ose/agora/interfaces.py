@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar, Sequence, Union
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -10,7 +10,7 @@ import warnings
 from typing import Sequence
 
 from .. import __version__
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from . import bench, compress, export, extract, finetune, inherit, push
 
 #: The subcommands, in the order ``hf-ose --help`` lists them.

@@ -17,7 +17,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..export import export
 from ..export.backend import ExportError, ParityError, get_export_backend
 from ..export.bench import bench

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .. import __version__
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..io import atomic_write, ensure_writable_folder
 
 logger = logging.getLogger(__name__)

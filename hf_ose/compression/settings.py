@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..budgets import Budget
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..latency import INT8_RUNTIMES  # the int8 runtimes compress exports, measures, and picks the fastest of
 
 #: With no budget given: the lowest-error point at least this many times faster than the parent (by the

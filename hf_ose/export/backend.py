@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, ClassVar
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:

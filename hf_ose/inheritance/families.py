@@ -12,7 +12,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from ..adapters import FamilyLayout, get_adapter, supported_families
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 
 __all__ = [
     "InheritanceError", "UnsupportedFamilyError", "find_layers", "get_layout", "is_conv1d", "is_norm", "linear_weight",

@@ -19,7 +19,7 @@ from typing import Any
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.models.auto import modeling_auto
 
-from ..errors import OutputNotWritableError
+from ..exceptions import OutputNotWritableError
 from ..io import usual_mode
 from .families import InheritanceError
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..architecture import Architecture
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from .predictor import LatencyPredictor, LatencySample, choose_sample
 from .sampling import (
     EXTENDED,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..plugins import PluginRegistry
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from transformers.initialization import no_init_weights
 
 from ..adapters import get_adapter
 from ..architecture import Architecture
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..io import atomic_write
 from ..torch_context import torch_threads
 from .settings import (

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..architecture import Architecture
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..io import atomic_write, ensure_writable_folder
 
 if TYPE_CHECKING:

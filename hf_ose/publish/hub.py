@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 
 if TYPE_CHECKING:
     from huggingface_hub import HfApi

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..architecture import Architecture
-from ..errors import CacheMismatchError
+from ..exceptions import CacheMismatchError
 
 logger = logging.getLogger(__name__)
 

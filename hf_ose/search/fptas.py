@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ..architecture import MONOTONE_PARAMETERS, Architecture
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 from ..plugins import Registry, deprecated_view
 
 

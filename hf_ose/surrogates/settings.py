@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
-from ..errors import HfOseError
+from ..exceptions import HfOseError
 
 __all__ = [
     "DistillationSurrogateSettings", "SurrogateError", "SurrogateSettings", "TaskSurrogateSettings", "resolve_settings",
