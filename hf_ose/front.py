@@ -201,8 +201,7 @@ def _record_lines(record: SearchRecord, size: int) -> list[str]:
         f"(batch {latency['batch_size']}, sequence {latency['seq_len']}, {latency['threads']} threads, "
         f"{latency['runtime']}).",
     ]
-    if latency.get("noise"):
-        lines.append(f"WARNING: {latency['noise']}")
+    lines += [f"WARNING: {latency[key]}" for key in ("noise", "predictor_warning") if latency.get(key)]
     if settings.error_is_prior:
         lines.append(
             f"Errors are PRIOR ESTIMATES ({settings.error_objective}): no weights or data were used. "

@@ -225,11 +225,14 @@ def test_the_table_prints_without_a_held_out_latency_figure_when_none_was_possib
     assert "Parent (T): 109.5M parameters, 32.8 ms, error unknown" in table
 
 
-def test_the_table_warns_when_latency_looked_like_noise():
+def test_the_table_warns_when_latency_looked_like_noise_or_the_predictor_is_rough():
     from pathlib import Path
 
     from hf_ose.front import format_front
 
     front = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
     front.record.latency["noise"] = "Latency measurements look like noise: the parent measured 157.0 ms"
-    assert "WARNING: Latency measurements look like noise: the parent measured 157.0 ms" in format_front(front)
+    front.record.latency["predictor_warning"] = "The latency predictor's held-out error is 17.0% on average"
+    table = format_front(front)
+    assert "WARNING: Latency measurements look like noise: the parent measured 157.0 ms" in table
+    assert "WARNING: The latency predictor's held-out error is 17.0% on average" in table

@@ -142,3 +142,22 @@ def test_timings_persist_in_the_search_cache(tmp_path):
     reopened.put("latency", fingerprint, ARCHS[0], 1.0)
     assert CachedTimingStore(reopened, fingerprint).get(ARCHS[0]) is None
     assert CachedTimingStore(reopened, LatencySettings(seq_len=64, threads=1).fingerprint()).get(PARENT) is None
+
+
+def alternating(amplitude: float) -> FakeMeasure:
+    """Each architecture measured ``amplitude`` too slow or too fast, by a fixed parity: noise no re-measure fixes."""
+    return FakeMeasure(lambda arch, n: 1.0 + amplitude * (
+        1 if (arch.depth + arch.hidden // 256 + arch.intermediate // 512) % 2 else -1))
+
+
+def test_a_rough_predictor_under_the_noise_limit_is_named_in_a_warning():
+    with pytest.warns(UserWarning, match=r"predictor's held-out error is 1\d\.\d% on average .*over 10%"):
+        model = build(alternating(0.10))
+    report = model.report()
+    assert report["noise"] is None and 0.10 < report["held_out_mean_relative_error"] < 0.25
+    assert report["predictor_warning"].startswith("The latency predictor's held-out error")
+
+
+def test_a_close_predictor_gets_no_warning():
+    model = build(alternating(0.02))
+    assert model.report()["predictor_warning"] is None

@@ -37,6 +37,8 @@ OUTLIER_RATIO = 3.0
 OUTLIER_FLOOR = 0.10
 #: Passes (each a set of interleaved rounds) a sample may be measured in at most.
 MAX_PASSES = 3
+#: A mean held-out error above this, though under the noise limit, gets a warning that predictions are rough.
+PREDICTOR_WARNING = 0.10
 
 
 class LatencyNoiseError(HfOseError, RuntimeError):
@@ -128,6 +130,7 @@ class LatencyModel:
             "extension_check": _extension_check(check_arch, measurer, values),
         }
         checks["noise"] = _noise_verdict(predictor, checks, settings) if checkable else None
+        checks["predictor_warning"] = _predictor_warning(predictor) if checkable and not checks["noise"] else None
         return cls(measured, predicted, parent_ms, predictor, settings, methods, checks)
 
     def latency_ms(self, k: int) -> float:
@@ -237,6 +240,21 @@ def _noise_verdict(predictor: LatencyPredictor, checks: dict[str, Any], settings
     )
     if settings.on_noise == "raise":
         raise LatencyNoiseError(f"{message} on_noise='warn' (the default) accepts the front with this warning.")
+    warnings.warn(message, UserWarning, stacklevel=4)
+    logger.warning(message)
+    return message
+
+
+def _predictor_warning(predictor: LatencyPredictor) -> str | None:
+    """A warning when the predictor's held-out error is over :data:`PREDICTOR_WARNING` (``None`` under it)."""
+    held_out = predictor.held_out_errors()
+    if held_out.mean <= PREDICTOR_WARNING:
+        return None
+    message = (
+        f"The latency predictor's held-out error is {held_out.mean:.1%} on average (worst {held_out.worst:.1%}), "
+        f"over {PREDICTOR_WARNING:.0%}: predicted latencies (~) may be off by about that much. Measure more "
+        "candidates (latency_samples, --latency-samples) or on an otherwise idle machine."
+    )
     warnings.warn(message, UserWarning, stacklevel=4)
     logger.warning(message)
     return message
