@@ -156,13 +156,23 @@ def _point(values: dict[str, Any]) -> ParetoPoint:
     )
 
 
-def format_front(front: ParetoFront, chosen: ParetoPoint | None = None, budget: Budget | None = None) -> str:
+#: Rows ``hf-ose extract`` prints by default: a summary spread over the front (``--all`` prints every row).
+SUMMARY_ROWS = 20
+
+
+def format_front(front: ParetoFront, chosen: ParetoPoint | None = None, budget: Budget | None = None, *,
+                 rows: int | None = None) -> str:
     """The front as a terminal table, the W-best point marked ``*`` and a point ``chosen`` within ``budget``
-    ``>``, with what the error column measures and how the numbers were obtained."""
+    ``>``, with what the error column measures and how the numbers were obtained. With ``rows``, a longer front
+    is summarised: about ``rows`` points spread evenly from the smallest to the largest, plus the marked ones."""
     best, reference, record = front.best("w"), front.reference, front.record
     header = f"{'':2}{'architecture':<28}{'params':>10}{'non-emb':>10}{'GFLOPs':>9}{'latency ms':>13}{'error':>9}{'W':>8}"
     lines = [header, "-" * len(header)]
-    for point in front.points:
+    shown = _summary_rows(front.points, rows, marked=(best, chosen))
+    for previous, k in zip([None, *shown], shown):
+        if previous is not None and k > previous + 1:
+            lines.append(f"{'':2}{'...':<28}")
+        point = front.points[k]
         marker = ("*" if point is best else "") + (">" if point is chosen else "")
         source = "~" if point.latency_source == "predicted" else ""
         lines.append(
@@ -170,12 +180,23 @@ def format_front(front: ParetoFront, chosen: ParetoPoint | None = None, budget: 
             f"{point.flops / 1e9:>9.2f}{source + f'{point.latency_ms:.1f}':>13}{point.error:>9.4f}"
             f"{point.w(reference):>8.4f}"
         )
+    if len(shown) < len(front.points):
+        lines.append(f"{'':2}({len(shown)} of {len(front.points)} points shown; --all prints every row, front.csv "
+                     "lists them all)")
     lines += ["", f"* W-best: {_describe(best, reference)} [Bort's W-coefficient]"]
     if chosen is not None:
         lines.append(f"> Chosen: {_describe(chosen, reference)}" + (f" [{budget.criterion()}]" if budget else ""))
     parent_error = "unknown" if reference.error is None else f"{reference.error:.4f}"
     lines.append(f"  Parent (T): {reference.params / 1e6:.1f}M parameters, {reference.latency_ms:.1f} ms, error {parent_error}")
     return "\n".join(lines + (_record_lines(record, len(front)) if record is not None else []))
+
+
+def _summary_rows(points: list[ParetoPoint], rows: int | None, marked: tuple[ParetoPoint | None, ...]) -> list[int]:
+    """The indices of the rows to print: all of them, or ``rows`` spread evenly plus the ``marked`` points."""
+    if rows is None or len(points) <= rows:
+        return list(range(len(points)))
+    spread = {round(k * (len(points) - 1) / (rows - 1)) for k in range(rows)}
+    return sorted(spread | {k for k, point in enumerate(points) if any(point is m for m in marked)})
 
 
 def _describe(point: ParetoPoint, reference: ReferencePoint) -> str:

@@ -236,3 +236,25 @@ def test_the_table_warns_when_latency_looked_like_noise_or_the_predictor_is_roug
     table = format_front(front)
     assert "WARNING: Latency measurements look like noise: the parent measured 157.0 ms" in table
     assert "WARNING: The latency predictor's held-out error is 17.0% on average" in table
+
+
+def test_a_long_front_prints_as_a_summary_with_the_marked_points_and_every_row_on_request():
+    import dataclasses
+    from pathlib import Path
+
+    from hf_ose import Architecture
+    from hf_ose.front import format_front
+
+    saved = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
+    points = [dataclasses.replace(saved.points[0], architecture=Architecture(depth, 2, 128, 256))
+              for depth in range(1, 13)]
+    front = dataclasses.replace(saved, points=points)
+    chosen = points[6]
+
+    def shown(table: str) -> list[int]:
+        return [point.architecture.depth for point in points if f"{point.architecture} " in table]
+
+    assert shown(format_front(front, chosen)) == list(range(1, 13))
+    summary = format_front(front, chosen, rows=4)
+    assert shown(summary) == [1, 5, 7, 8, 12]  # 4 spread from the smallest to the largest, and the chosen one
+    assert "(5 of 12 points shown; --all prints every row, front.csv lists them all)" in summary

@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     extract.add_argument("--out", default="hf-ose-out", help="output folder (default ./hf-ose-out)")
     extract.add_argument("--cache-dir", default=None, help="search cache (default OUT/cache; re-running resumes)")
     extract.add_argument("--quiet", action="store_true", help="no progress bars")
+    extract.add_argument("--all", action="store_true",
+                         help="print every point of the front (default: a summary of about 20 rows; front.csv has all)")
     errors = extract.add_argument_group("error objective")
     errors.add_argument("--error", choices=("prior", "distill", "task"), default="prior",
                         help="data-free prior (default), distillation surrogate (--texts) or task surrogate (--task)")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from ..budgets import BudgetError
     from ..executors import LocalProcessExecutor
     from ..extractor import Objectives, OSEExtractor
-    from ..front import format_front
+    from ..front import SUMMARY_ROWS, format_front
     from ..io import ensure_writable_folder
     from ..latency import LatencySettings
     from ..latency.settings import cpu_description
@@ -105,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         except BudgetError as error:
             missed = error
     print()
-    print(format_front(front, chosen, budget))
+    print(format_front(front, chosen, budget, rows=None if args.all else SUMMARY_ROWS))
     front.to_json(out / "front.json")
     front.to_csv(out / "front.csv")
     front.plot(out / "front.png", chosen=chosen)
