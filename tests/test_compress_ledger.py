@@ -101,3 +101,21 @@ def test_a_ledger_written_before_stage_times_were_recorded_still_resumes(tmp_pat
     (tmp_path / LEDGER_NAME).write_text(json.dumps(data))
     first, second = run_pipeline(tmp_path, calls)
     assert calls.count == {"first": 1, "second": 1} and first.seconds is None
+
+
+def test_other_spellings_of_the_parents_folder_resume_the_same_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "minilm").mkdir()
+    calls = Calls()
+    StageLedger(tmp_path / "run", {"parent": "minilm", "task": "sst2"}).run(
+        "first", {"parent": "minilm"}, [], calls.stage("first", "a"))
+    for spelling in ("./minilm", "minilm/", str(tmp_path / "minilm")):
+        ledger = StageLedger(tmp_path / "run", {"parent": spelling, "task": "sst2"})
+        assert ledger.identity == {"parent": "minilm", "task": "sst2"}  # the run's own spelling, for its fingerprints
+        ledger.run("first", {"parent": ledger.identity["parent"]}, [], calls.stage("first", "a"))
+    assert calls.count == {"first": 1}
+    (tmp_path / "other").mkdir()
+    with pytest.raises(StageLedgerError, match="another run"):
+        StageLedger(tmp_path / "run", {"parent": "other", "task": "sst2"})
+    with pytest.raises(StageLedgerError, match="another run"):
+        StageLedger(tmp_path / "run", {"parent": "org/minilm", "task": "sst2"})  # a Hub id compares as given

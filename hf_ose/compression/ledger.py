@@ -52,7 +52,11 @@ def fingerprint(settings: Mapping[str, Any], upstream: Sequence[str] = ()) -> st
 
 
 class StageLedger:
-    """The stages of one run in ``folder`` (``stages.json``), for one ``identity`` (e.g. parent and task)."""
+    """The stages of one run in ``folder`` (``stages.json``), for one ``identity`` (e.g. parent and task).
+
+    Identities that name the same local folder in other words (``minilm``, ``./minilm/``, its absolute path) are
+    the same run: :attr:`identity` then keeps the spelling the run was started with, so its stages' fingerprints
+    do not change. Hub ids and other names compare as given."""
 
     def __init__(self, folder: str | Path, identity: Mapping[str, Any], *, overwrite: bool = False) -> None:
         self.folder = ensure_writable_folder(folder)
@@ -61,6 +65,8 @@ class StageLedger:
         self.records: dict[str, StageRecord] = {}
         if self.path.exists():
             data = self._read()
+            if _same_run(data.get("identity"), self.identity):
+                self.identity = dict(data["identity"])  # the run's first spelling keeps its fingerprints
             if data.get("identity") != self.identity:
                 if not overwrite:
                     raise StageLedgerError(
@@ -124,6 +130,18 @@ def _marker_key(marker: Path) -> str | None:
         return json.loads(marker.read_text()).get("fingerprint")
     except (OSError, json.JSONDecodeError, AttributeError):
         return None
+
+
+def _same_run(stored: Any, identity: Mapping[str, Any]) -> bool:
+    """Whether a stored identity names the same run: equal keys, and each value equal or the same local path."""
+    if not isinstance(stored, dict) or stored.keys() != identity.keys():
+        return False
+    return all(_place(stored[key]) == _place(identity[key]) for key in identity)
+
+
+def _place(value: Any) -> Any:
+    """A local path resolved (so that spellings of one folder compare equal); anything else as given."""
+    return Path(value).resolve() if isinstance(value, str) and value and Path(value).exists() else value
 
 
 def _describe(identity: Any) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     out = Path(out)
     task, left_out = _task(settings)  # an unusable task is refused before the output folder is touched
     ledger = StageLedger(out, {"parent": settings.parent, "task": settings.task}, overwrite=overwrite)
+    settings = replace(settings, **ledger.identity)  # ./minilm resumes a run started as minilm, fingerprints intact
     done: dict[str, StageRecord] = {}
 
     def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], stage: Any) -> dict[str, Any]:
