@@ -232,3 +232,16 @@ def test_command_line_options_reach_the_settings():
         25, 0.98, "openvino-int8", 4)
     with pytest.raises(CompressSettingsError, match="checkpoint_steps=0"):
         compress_command._settings(parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--checkpoint-steps", "0"]))
+
+
+def test_the_training_lengths_are_command_line_options():
+    parser = argparse.ArgumentParser()
+    compress_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--train-rows", "64",
+                              "--teacher-epochs", "1", "--distill-steps", "20", "--student-epochs", "0.5"])
+    settings = compress_command._settings(args)
+    assert (settings.train_rows, settings.teacher_epochs, settings.distill_steps, settings.student_epochs) == (
+        64, 1.0, 20, 0.5)
+    with pytest.raises(CompressSettingsError, match="distill_steps=0"):
+        compress_command._settings(parser.parse_args(["compress", "p", "--task", "t", "--out", "o",
+                                                      "--distill-steps", "0"]))

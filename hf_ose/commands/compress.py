@@ -35,6 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--epsilon", type=float, default=0.1, help="the search's approximation factor (default 0.1)")
     command.add_argument("--train-rows", type=int, default=8000,
                          help="training rows every fine-tune reads (default 8000; 0 for all)")
+    command.add_argument("--teacher-epochs", type=float, default=2.0, help="epochs of the teacher's fine-tune (default 2)")
+    command.add_argument("--distill-steps", type=int, default=200,
+                         help="steps distilling the inherited student from the teacher (default 200)")
+    command.add_argument("--student-epochs", type=float, default=3.0,
+                         help="epochs of each Agora fine-tune of the student (default 3)")
     command.add_argument("--seed", type=int, default=0, help="seed of every fine-tune and sample (default 0)")
     command.add_argument("--checkpoint-steps", type=int, default=100,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
@@ -71,4 +76,5 @@ def _settings(args: argparse.Namespace) -> CompressSettings:
     return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,
                             epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
                             threads=args.threads, min_agreement=args.min_agreement,
-                            checkpoint_steps=args.checkpoint_steps, **extra)
+                            checkpoint_steps=args.checkpoint_steps, teacher_epochs=args.teacher_epochs,
+                            distill_steps=args.distill_steps, student_epochs=args.student_epochs, **extra)
