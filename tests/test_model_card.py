@@ -88,6 +88,14 @@ def test_absent_stages_are_said_absent_not_invented(inputs, tmp_path):
     assert "model-index" not in text and "license" not in ModelCard.load(tmp_path / "README.md").data.to_dict()
 
 
+def test_notes_join_how_the_model_was_made(inputs, tmp_path):
+    noted = CardInputs(name="noted", base_model=inputs.base_model, student=inputs.student, parent=inputs.parent,
+                       notes=["No int8 artifact ships: none passed its parity check with the PyTorch student."])
+    text = write_card(noted, tmp_path).read_text()
+    made = text[text.index("## How it was made"):]
+    assert "No int8 artifact ships: none passed its parity check with the PyTorch student." in made
+
+
 def test_no_local_path_and_no_token_reach_the_card(inputs, tmp_path, minilm_path, sst2_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     teacher = tmp_path / "runs" / "teacher"

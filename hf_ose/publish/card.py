@@ -94,7 +94,8 @@ class CardInputs:
     says the stage did not run instead of inventing figures.
 
     ``base_model``, ``dataset`` and ``teacher`` are Hub ids or local folders (a local folder is named by its
-    last component only); ``distillation`` is a one-sentence summary of the distillation settings."""
+    last component only); ``distillation`` is a one-sentence summary of the distillation settings; ``notes`` are
+    sentences the card adds to how the model was made (e.g. why no int8 artifact ships)."""
 
     name: str
     base_model: str
@@ -112,6 +113,7 @@ class CardInputs:
     distillation: str | None = None
     agora_rounds: int | None = None
     tags: Sequence[str] = field(default_factory=tuple)
+    notes: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
         if self.latency and self.latency_setup is None:
@@ -285,4 +287,4 @@ def _made(inputs: CardInputs) -> list[str]:
         lines.append("Agora: no AgoraTrainer rounds were run.")
     else:
         lines.append(f"Agora: {inputs.agora_rounds} AgoraTrainer rounds of fine-tuning.")
-    return lines
+    return lines + [public(note) for note in inputs.notes]
