@@ -11,15 +11,6 @@ from hf_ose.parent import PRESETS, load_config_folder, load_parent_config, resol
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-@pytest.fixture
-def hub_cache_without_minilm(monkeypatch):
-    """A local HF cache that does not hold the packaged ids, and a fresh process as far as the copies go."""
-    monkeypatch.setattr(parent_module, "try_to_load_from_cache", lambda repo_id, filename: None)
-    parent_module._packaged_copy.cache_clear()
-    yield
-    parent_module._packaged_copy.cache_clear()
-
-
 def test_presets_are_the_published_shapes():
     large = load_parent_config("roberta-large")
     assert (large.num_hidden_layers, large.hidden_size, large.num_attention_heads, large.intermediate_size, large.vocab_size) == (24, 1024, 16, 4096, 50265)
