@@ -18,7 +18,7 @@ from .front import ParetoFront, ParetoPoint
 from .objectives.counting import ABnCReport, abnc_report
 from .objectives.error import DataFreePrior, ErrorObjective
 from .latency import LatencyNoiseError, LatencyRuntime, LatencySettings, ModelTooLargeError, register_runtime
-from .parent import PRESETS
+from .parent import PRESETS, resolve_model_source
 from .record import RecordFormatError, ReferencePoint, SearchRecord, SearchSettings
 from .space import BORT_GRID, ArchitectureSpace, Grid
 
@@ -79,5 +79,5 @@ __all__ = [
     "LatencyNoiseError", "LatencyRuntime", "LatencySettings", "LocalProcessExecutor", "ModelTooLargeError",
     "OSEExtractor", "Objectives", "PRESETS", "ParetoFront", "ParetoPoint", "RecordFormatError", "ReferencePoint",
     "SearchRecord", "SearchSettings", "WorkerError", "abnc_report", "export", "get_adapter", "register_family",
-    "register_runtime", "supported_families", *_LAZY,
+    "register_runtime", "resolve_model_source", "supported_families", *_LAZY,
 ]

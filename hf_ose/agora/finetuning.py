@@ -22,6 +22,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
                           PreTrainedTokenizerBase, set_seed)
 
 from ..io import atomic_write
+from ..parent import resolve_model_source
 from .interfaces import AgoraError, Labeller
 from .records import REPORT_FILE
 
@@ -130,6 +131,7 @@ def build_student(model: str | Path, task: Task, *, lora: bool = False
     """``model`` as a sequence classifier for ``task``: a bare encoder gets a new head (from the current torch
     seed) with the task's labels; a classifier must have the task's number of classes. With ``lora``, a PEFT
     LoRA model over every linear layer, the head trained in full."""
+    model = resolve_model_source(model)
     tokenizer = check_model(model, task)
     student = AutoModelForSequenceClassification.from_pretrained(
         model, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id)
@@ -143,6 +145,7 @@ def build_student(model: str | Path, task: Task, *, lora: bool = False
 
 def check_model(model: str | Path, task: Task) -> PreTrainedTokenizerBase:
     """``model``'s tokenizer, once its folder loads and a classifier's class count fits ``task``."""
+    model = resolve_model_source(model)
     with _loading(f"the model folder {model}", "pass a folder with config.json, weights and a tokenizer."):
         config = AutoConfig.from_pretrained(model)
         tokenizer = AutoTokenizer.from_pretrained(model)

@@ -16,6 +16,7 @@ from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTo
                           PreTrainedTokenizerBase, TrainingArguments)
 
 from ..finetune import is_sequence_classifier, with_classification_head
+from ..parent import resolve_model_source
 from ..torch_context import seeded
 from .interfaces import AgoraError, Labeller, Point, check_batching, sides
 
@@ -198,9 +199,9 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
                   resume: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Fine-tune ``parent`` on ``task``'s train split and save it in ``output_dir``; return it and its tokenizer.
 
-    ``parent`` is a model folder or a model: a bare encoder (or a classifier with another class count) gets a
-    new classification head with the task's labels, started from ``args.seed``; a classifier with the task's
-    class count keeps its head (its ``id2label``/``label2id`` set to the task's). ``task`` is a
+    ``parent`` is a model folder, a Hub id or a model: a bare encoder (or a classifier with another class count)
+    gets a new classification head with the task's labels, started from ``args.seed``; a classifier with the
+    task's class count keeps its head (its ``id2label``/``label2id`` set to the task's). ``task`` is a
     :class:`hf_ose.tasks.Task` or what :func:`hf_ose.tasks.load_task` reads. Training runs through
     :class:`AgoraTrainer` with no labeller: each setting of ``args`` (default: one, the arguments as given) is
     fine-tuned and the best on the validation split kept (by accuracy, unless ``args.metric_for_best_model``
@@ -214,6 +215,7 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
     from .trainer import AgoraTrainer
 
     task = _task(task)
+    parent = resolve_model_source(parent)
     if args is None:
         args = AgoraArguments(output_dir=str(output_dir), num_train_epochs=3, learning_rate=5e-5,
                               per_device_train_batch_size=32, per_device_eval_batch_size=64, save_strategy="no",
@@ -256,10 +258,11 @@ def _classifier(parent: str | Path | PreTrainedModel, task: Task,
             model = with_classification_head(parent, parent.config, task.num_labels, tokenizer.pad_token_id)
         model.config.update(labels)
         return model
-    if not Path(parent).is_dir():
-        raise AgoraError(f"The parent {parent} is not a folder: pass a model folder (config, weights, tokenizer) "
-                         "or a loaded model.")
-    config = AutoConfig.from_pretrained(str(parent))
+    try:
+        config = AutoConfig.from_pretrained(str(parent))
+    except (OSError, ValueError) as error:
+        raise AgoraError(f"The parent {parent} is not a folder or a Hub id that loads ({str(error).splitlines()[0]}): "
+                         "pass a model folder (config, weights, tokenizer), a Hub id or a loaded model.") from error
     if any(name.endswith("ForSequenceClassification") for name in config.architectures or ()) \
             and config.num_labels != task.num_labels:
         raise AgoraError(f"{parent} classifies {config.num_labels} classes but {task.name} has {task.num_labels}: "

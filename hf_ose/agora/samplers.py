@@ -19,6 +19,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, PreTrainedModel
 from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from ..distillation.losses import mean_pool
+from ..parent import resolve_model_source
 from ..plugins import Registry, deprecated_view
 from .interfaces import AgoraError, Point, Sampler, check_batching, sides
 
@@ -212,6 +213,7 @@ class MaskedLMSampler(Sampler):
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> MaskedLMSampler:
         """Load ``AutoModelForMaskedLM`` and its tokenizer from ``path``; refuse a checkpoint without masked-LM
         head weights (transformers would start that head at random, e.g. for sentence-transformers models)."""
+        path = resolve_model_source(path)
         try:
             model, info = AutoModelForMaskedLM.from_pretrained(str(path), output_loading_info=True)
         except ValueError as error:

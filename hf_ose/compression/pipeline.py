@@ -35,6 +35,7 @@ from ..finetune import last_complete_checkpoint
 from ..front import ParetoFront
 from ..inheritance import extract_model
 from ..latency import LatencySettings
+from ..parent import resolve_model_source
 from ..tasks import Task, load_task
 from .delivery import MODEL_FOLDER, bench_stage, evaluate_stage, export_stage, package_stage
 from .ledger import StageLedger, StageRecord
@@ -114,8 +115,9 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) ->
     from ..agora.labellers import train_teacher
 
     if settings.teacher is not None:
-        model = AutoModelForSequenceClassification.from_pretrained(settings.teacher)
-        tokenizer = AutoTokenizer.from_pretrained(settings.teacher)
+        teacher = resolve_model_source(settings.teacher)
+        model = AutoModelForSequenceClassification.from_pretrained(teacher)
+        tokenizer = AutoTokenizer.from_pretrained(teacher)
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
         return {"model": f"{folder.name}/model", "given": True}

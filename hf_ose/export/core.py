@@ -16,7 +16,7 @@ import transformers
 
 from ..data import digest_weights
 from ..io import atomic_write, ensure_writable_folder
-from ..parent import load_parent_model
+from ..parent import load_parent_model, resolve_model_source
 from .backend import ExportBackend, ExportError, ParityError, get_export_backend
 from .parity import ParityResult, Text, Tolerance, check_parity, clean_texts
 
@@ -70,9 +70,10 @@ def export(model_dir_or_model: str | Path | PreTrainedModel, out_dir: str | Path
         calibration = clean_texts(calibration)
         if not calibration:
             raise ExportError("The calibration text is empty: pass non-empty sentences, or none for the defaults.")
-    model = load_parent_model(model_dir_or_model).eval()
+    source = resolve_model_source(model_dir_or_model)
+    model = load_parent_model(source).eval()
     head = head_of(model)
-    tokenizer = tokenizer or _load_tokenizer(model_dir_or_model)
+    tokenizer = tokenizer or _load_tokenizer(source)
     out = ensure_writable_folder(out_dir)
     fingerprint = digest_weights(model)
     previous, replaced = _previous_report(out, fingerprint, overwrite)

@@ -21,6 +21,7 @@ from transformers.models.auto import modeling_auto
 
 from ..exceptions import OutputNotWritableError
 from ..io import usual_mode
+from ..parent import resolve_model_source
 from .families import InheritanceError
 
 __all__ = ["SavedStudent", "auto_class_name", "check_student_folder", "save_student"]
@@ -87,6 +88,7 @@ def save_student(
     module sized to the parent's width (such as a ``Dense`` projection) and the student is narrower.
     """
     out_dir = check_student_folder(out_dir)
+    parent = resolve_model_source(parent)
     parent_dir = Path(parent) if parent is not None and Path(parent).is_dir() else None
     modules = _sentence_transformer_modules(parent_dir, student) if parent_dir else None
     if tokenizer is None and parent is not None:
