@@ -16,7 +16,8 @@ import hf_ose.commands
 COMMANDS = Path(hf_ose.commands.__file__).parent
 #: The public functions each module of ``hf_ose.commands`` may define; any other is library code in disguise.
 ENTRY_POINTS = {"__init__": {"main", "build_parser"}, "__main__": set(),
-                "options": {"parameter_count", "existing_folder", "runtime_name", "budget_from", "data_source"}}
+                "options": {"parameter_count", "existing_folder", "runtime_name", "add_budget_options", "budget_from",
+                            "data_source"}}
 SUBCOMMAND = {"add_parser", "run"}
 
 

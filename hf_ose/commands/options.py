@@ -47,6 +47,18 @@ def runtime_name(text: str) -> str:
     return text
 
 
+def add_budget_options(group: argparse._ArgumentGroup) -> None:
+    """The budget options (:data:`BUDGETS`), parsed alike by every subcommand that takes a budget."""
+    group.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="latency at most MS milliseconds, as the search measures it")
+    group.add_argument("--min-speedup", type=float, metavar="X",
+                       help="at least X times faster than the parent (measured in the same run)")
+    group.add_argument("--max-params", type=parameter_count, metavar="N",
+                       help="at most N parameters (e.g. 20000000, 2e7 or 20M)")
+    group.add_argument("--max-error-increase", type=float, metavar="E",
+                       help="error at most the parent's error plus E, in the error column's units")
+
+
 def budget_from(args: argparse.Namespace) -> Budget | None:
     """The budget the options give (``None``: none given); a malformed one is refused here, before any work."""
     from ..budgets import Budget
