@@ -67,6 +67,24 @@ def budget_from(args: argparse.Namespace) -> Budget | None:
     return Budget(**limits) if limits else None
 
 
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted (Ctrl-C) subcommand kept, and how to go on."""
+    if args.command == "extract":
+        cache = args.cache_dir or Path(args.out) / "cache"
+        return f"scores measured so far are kept in {cache}; run the same command again to resume."
+    if args.command == "compress":
+        return f"finished stages are kept in {args.out}; run the same command again to resume."
+    if args.command == "push":
+        return ("the local folder is untouched; run the same command again to finish the push: files already on "
+                "the Hub are not sent again.")
+    if args.command == "export":
+        return f"{args.out} keeps only exports that had finished before; run the same command again to export."
+    if args.command == "finetune":
+        return (f"{args.out} may hold a partial run, which finetune does not resume: delete it (or pass a new "
+                "--out) and run the command again.")
+    return "nothing was written; run the same command again."
+
+
 def data_source(spec: str) -> Path | Dataset:
     """A local file, or a ``datasets`` id ``NAME[:SPLIT]`` (split ``train`` by default)."""
     if Path(spec).exists():
