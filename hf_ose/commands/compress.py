@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from ..compression.delivery import format_stage_times, format_summary
 
     settings = _settings(args)  # malformed options are refused here, before any work
+    if args.push_to:
+        from ..publish.hub import check_online
+
+        check_online()  # before hours of work, not after
     result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(result.summary()))
     print(format_stage_times(result.seconds))
