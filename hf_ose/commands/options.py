@@ -75,8 +75,8 @@ def interrupted(args: argparse.Namespace) -> str:
     if args.command == "compress":
         return f"finished stages are kept in {args.out}; run the same command again to resume."
     if args.command == "push":
-        return ("the local folder is untouched; run the same command again to finish the push: files already on "
-                "the Hub are not sent again.")
+        return ("the local folder is untouched; run the same command again to finish the push: files already "
+                "committed are not sent again.")
     if args.command == "export":
         return f"{args.out} keeps only exports that had finished before; run the same command again to export."
     if args.command == "finetune":
