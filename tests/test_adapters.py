@@ -52,8 +52,14 @@ def test_per_layer_lists_follow_the_depth():
 
 
 def test_unreadable_config_names_the_fields_looked_for():
-    config = T.PretrainedConfig()
+    config = T.PretrainedConfig(vocab_size=100)
     with pytest.raises(UnsupportedConfigError, match=r"looked for .*num_hidden_layers.*register_family"):
+        get_adapter(config)
+
+
+@pytest.mark.parametrize("config", [T.ViTConfig(), T.ResNetConfig()], ids=lambda config: config.model_type)
+def test_a_config_without_a_token_vocabulary_is_refused_as_not_a_text_model(config):
+    with pytest.raises(UnsupportedConfigError, match=r"no token vocabulary .* not a text model.* Pass a text model"):
         get_adapter(config)
 
 

@@ -147,6 +147,8 @@ def test_paths_that_are_neither_models_nor_artifacts_are_refused(tmp_path, capsy
     assert "missing does not exist" in capsys.readouterr().err
     assert main(["bench", str(tmp_path), "--json", str(tmp_path / "no" / "bench.json")]) == 2
     assert "its folder does not exist" in capsys.readouterr().err
+    assert main(["bench", str(tmp_path), "--json", str(tmp_path)]) == 2
+    assert f"--json {tmp_path} is a folder: name a file" in capsys.readouterr().err
 
 
 def test_bad_settings_are_refused_before_anything_is_loaded(artifacts_dir):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from hf_ose.architecture import Architecture
-from hf_ose.exceptions import CacheMismatchError
+from hf_ose.exceptions import CacheMismatchError, OutputNotWritableError
 from hf_ose.search.cache import CACHE_FILE, ScoreCache
 
 SEARCH = {"parent": "abc"}
@@ -30,6 +30,12 @@ def test_a_file_that_is_not_a_cache_is_refused(tmp_path):
     (tmp_path / CACHE_FILE).write_text("hello\n")
     with pytest.raises(CacheMismatchError, match="not an hf-ose cache"):
         ScoreCache(tmp_path, SEARCH)
+
+
+def test_a_cache_folder_that_cannot_be_made_is_refused_naming_the_option(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OutputNotWritableError, match="a-file as the search cache .*--cache-dir"):
+        ScoreCache(tmp_path / "a-file", SEARCH)
 
 
 def test_corrupt_and_foreign_lines_are_reported_and_skipped(tmp_path, caplog):

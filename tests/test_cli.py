@@ -47,6 +47,24 @@ def test_unwritable_output_folder_is_reported_before_any_work(tmp_path, capsys):
     assert "Cannot write to the output folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("config_class", ["ViTConfig", "CLIPVisionConfig"])
+def test_a_vision_parent_is_refused_in_one_line_as_not_a_text_model(tmp_path, capsys, config_class):
+    import transformers
+
+    getattr(transformers, config_class)().save_pretrained(tmp_path / "parent")
+    assert main(["extract", str(tmp_path / "parent"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hf-ose: error: A {config_class} ") and err.count("\n") == 1
+    assert "not a text model" in err and "Pass a text model" in err
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    assert main(["extract", "bert-base-uncased", "--cache-dir", str(tmp_path / "a-file"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-ose: error: Cannot use ") and "--cache-dir DIR" in err and err.count("\n") == 1
+
+
 def test_unreachable_hub_id_exits_with_advice(tmp_path, capsys):
     assert main(["extract", "someone/private-model", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -16,7 +16,8 @@ import hf_ose.commands
 COMMANDS = Path(hf_ose.commands.__file__).parent
 #: The public functions each module of ``hf_ose.commands`` may define; any other is library code in disguise.
 ENTRY_POINTS = {"__init__": {"main", "build_parser"}, "__main__": set(),
-                "options": {"parameter_count", "existing_folder", "runtime_name", "budget_from", "data_source"}}
+                "options": {"parameter_count", "existing_folder", "runtime_name", "add_budget_options", "budget_from",
+                            "data_source", "interrupted"}}
 SUBCOMMAND = {"add_parser", "run"}
 
 
@@ -54,3 +55,23 @@ def test_the_old_cli_module_still_works_and_warns():
     assert (cli.main, cli.build_parser, cli.format_front) == (hf_ose.commands.main, hf_ose.commands.build_parser,
                                                               format_front)
     assert sorted(cli.__all__) == ["build_parser", "format_front", "main"]
+
+
+@pytest.mark.parametrize("argv, kept", [
+    (["extract", "bert-base-uncased", "--out", "OUT"], "scores measured so far are kept in OUT/cache; run the same "
+                                                       "command again to resume."),
+    (["extract", "gpt2", "--cache-dir", "C"], "kept in C;"),
+    (["compress", "p", "--task", "sst2", "--out", "OUT"], "finished stages are kept in OUT; run the same command "
+                                                          "again to resume."),
+    (["push", "DIR", "me/model"], "the local folder is untouched"),
+    (["bench", "DIR"], "nothing was written"),
+], ids=lambda value: value[0] if isinstance(value, list) else None)
+def test_ctrl_c_is_one_line_saying_what_was_kept_and_exit_130(monkeypatch, capsys, argv, kept):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hf_ose.commands._COMMANDS[argv[0]], "run", interrupted)
+    assert hf_ose.commands.main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("hf-ose: interrupted: ") and kept in err
+    assert err.count("\n") == 1 and "Traceback" not in err

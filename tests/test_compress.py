@@ -243,6 +243,10 @@ def test_command_line_options_reach_the_settings():
         25, 0.98, "openvino-int8", 4)
     with pytest.raises(CompressSettingsError, match="checkpoint_steps=0"):
         compress_command._settings(parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--checkpoint-steps", "0"]))
+    budget = parser.parse_args(["compress", "p", "--task", "t", "--out", "o", "--max-params", "20M",
+                                "--max-latency-ms", "5", "--max-error-increase", "0.01"])
+    assert compress_command._settings(budget).budget == Budget(max_params=2e7, max_latency_ms=5.0,
+                                                                max_error_increase=0.01)
 
 
 def test_the_training_lengths_are_command_line_options():

@@ -251,3 +251,24 @@ if __name__ == "__main__":
     scenario, folder, home = sys.argv[1:]
     findings = {"single": scenario_single, "front": scenario_front}[scenario](folder, home)
     print(json.dumps(findings, default=str))
+
+
+@pytest.mark.parametrize("argv", [["push", "{folder}", "me/tiny-ose"],
+                                  ["compress", "{folder}", "--task", "sst2", "--out", "{out}", "--push-to", "me/x"]],
+                         ids=lambda argv: argv[0])
+def test_offline_mode_is_refused_in_one_line_before_any_request_or_work(monkeypatch, capsys, tmp_path, argv):
+    from huggingface_hub import constants
+    from transformers import BertConfig
+
+    from hf_ose.commands import main
+    from hf_ose.compression import pipeline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # a token: offline mode is the only obstacle
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
+    monkeypatch.setattr(pipeline, "compress", lambda *args, **kwargs: pytest.fail("compress ran while offline"))
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(
+        tmp_path / "model")
+    assert main([a.format(folder=tmp_path / "model", out=tmp_path / "out") for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-ose: error: HF_HUB_OFFLINE") and "unset" in err and err.count("\n") == 1

@@ -193,8 +193,15 @@ def register_family(adapter: FamilyAdapter, *, overwrite: bool = False) -> None:
 
 
 def get_adapter(config: PretrainedConfig) -> FamilyAdapter:
-    """The adapter for ``config.model_type``, else the generic one if it can read the config."""
+    """The adapter for ``config.model_type``, else the generic one if it can read the config.
+    :class:`UnsupportedConfigError` for a config no adapter reads, or one of a model that reads no tokens."""
     model_type = getattr(config, "model_type", "")
+    if not isinstance(getattr(config, "vocab_size", None), int):
+        raise UnsupportedConfigError(
+            f"A {type(config).__name__} (model_type {model_type!r}) has no token vocabulary (vocab_size): it is not "
+            "a text model, and hf-ose searches text transformers, whose input is token ids. Pass a text model's "
+            "folder, Hub id or preset (e.g. bert-base-uncased)."
+        )
     adapter = FAMILIES.get(model_type) if model_type in FAMILIES else GENERIC
     adapter.read(config)  # raises UnsupportedConfigError naming the fields it looked for
     return adapter

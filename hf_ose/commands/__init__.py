@@ -12,6 +12,7 @@ from typing import Sequence
 from .. import __version__
 from ..exceptions import HfOseError
 from . import bench, compress, export, extract, finetune, inherit, push
+from .options import interrupted
 
 #: The subcommands, in the order ``hf-ose --help`` lists them.
 _COMMANDS = {"extract": extract, "inherit": inherit, "export": export, "bench": bench, "finetune": finetune,
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``hf-ose`` with ``argv`` (default: the process's arguments); the exit status, 2 on a reported error."""
+    """Run ``hf-ose`` with ``argv`` (default: the process's arguments); the exit status: 2 on a reported error,
+    130 when interrupted (Ctrl-C). A user's mistake is one line on stderr; a bug keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.simplefilter("default", UserWarning)
@@ -38,3 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HfOseError, ValueError) as error:
         print(f"hf-ose: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"hf-ose: interrupted: {interrupted(args)}", file=sys.stderr)
+        return 130

@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json and not Path(args.json).resolve().parent.is_dir():  # checked before minutes of timing
         raise BenchError(f"--json {args.json}: its folder does not exist; create it or choose another path.")
+    if args.json and Path(args.json).is_dir():
+        raise BenchError(f"--json {args.json} is a folder: name a file to write, e.g. "
+                         f"{Path(args.json) / 'bench.json'}.")
     result = bench(args.paths, threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len,
                    warmup=args.warmup, rounds=args.rounds, repeats=args.repeats)
     print(result.table())

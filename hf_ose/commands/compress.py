@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..compression.settings import DEFAULT_MIN_SPEEDUP, INT8_RUNTIMES, CompressSettings
-from .options import budget_from
+from .options import add_budget_options, budget_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,10 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          help="share of development predictions the shipped artifact must share with the student "
                               "in PyTorch (default 0.99)")
     budget = command.add_argument_group("budget (default: --min-speedup %g)" % DEFAULT_MIN_SPEEDUP)
-    budget.add_argument("--min-speedup", type=float, help="at least this many times faster than the parent")
-    budget.add_argument("--max-latency-ms", type=float, help="latency at most this (PyTorch, batch 1, sequence 128)")
-    budget.add_argument("--max-params", type=float, help="at most this many parameters")
-    budget.add_argument("--max-error-increase", type=float, help="error at most the parent's plus this")
+    add_budget_options(budget)
     command.add_argument("--epsilon", type=float, default=0.1, help="the search's approximation factor (default 0.1)")
     command.add_argument("--train-rows", type=int, default=8000,
                          help="training rows every fine-tune reads (default 8000; 0 for all)")
@@ -56,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from ..compression.delivery import format_stage_times, format_summary
 
     settings = _settings(args)  # malformed options are refused here, before any work
+    if args.push_to:
+        from ..publish.hub import check_online
+
+        check_online()  # before hours of work, not after
     result = compress(settings, args.out, overwrite=args.overwrite, progress=not args.quiet)
     print(format_summary(result.summary()))
     print(format_stage_times(result.seconds))

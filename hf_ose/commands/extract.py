@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from .. import PRESETS
 from ..latency.settings import runtime_names
-from .options import budget_from, data_source, parameter_count, runtime_name
+from .options import add_budget_options, budget_from, data_source, runtime_name
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -55,13 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     budgets = extract.add_argument_group(
         "budget", "choose a point within these limits, printed beside the W-best (Bort's W-coefficient) point; "
         "with --max-error-increase, the fastest such point, otherwise the lowest-error one")
-    budgets.add_argument("--max-latency-ms", type=float, metavar="MS", help="latency at most MS milliseconds")
-    budgets.add_argument("--min-speedup", type=float, metavar="X",
-                         help="at least X times faster than the parent (measured in the same run)")
-    budgets.add_argument("--max-params", type=parameter_count, metavar="N",
-                         help="at most N parameters (e.g. 20000000, 2e7 or 20M)")
-    budgets.add_argument("--max-error-increase", type=float, metavar="E",
-                         help="error at most the parent's error plus E, in the error column's units")
+    add_budget_options(budgets)
     return extract
 
 

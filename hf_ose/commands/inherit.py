@@ -31,14 +31,14 @@ def run(args: argparse.Namespace) -> int:
     from ..inheritance import extract_model, save_student
     from ..inheritance.saving import check_student_folder
     from ..io import ensure_writable_folder
-    from ..parent import load_config_folder, load_parent_model
+    from ..parent import load_config_folder, load_parent_model, resolve_model_source
 
     out = ensure_writable_folder(check_student_folder(args.out))  # refused before any work, never overwritten
     parent = load_parent_model(args.parent)
     variant = load_config_folder(args.config)
     calibration = None
     if args.texts:
-        tokenizer = AutoTokenizer.from_pretrained(args.parent)
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_source(args.parent))
         texts = load_texts(data_source(args.texts), column=args.text_column)[:64]
         calibration = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     student = extract_model(parent, variant, calibration)

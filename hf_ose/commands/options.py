@@ -47,12 +47,42 @@ def runtime_name(text: str) -> str:
     return text
 
 
+def add_budget_options(group: argparse._ArgumentGroup) -> None:
+    """The budget options (:data:`BUDGETS`), parsed alike by every subcommand that takes a budget."""
+    group.add_argument("--max-latency-ms", type=float, metavar="MS",
+                       help="latency at most MS milliseconds, as the search measures it")
+    group.add_argument("--min-speedup", type=float, metavar="X",
+                       help="at least X times faster than the parent (measured in the same run)")
+    group.add_argument("--max-params", type=parameter_count, metavar="N",
+                       help="at most N parameters (e.g. 20000000, 2e7 or 20M)")
+    group.add_argument("--max-error-increase", type=float, metavar="E",
+                       help="error at most the parent's error plus E, in the error column's units")
+
+
 def budget_from(args: argparse.Namespace) -> Budget | None:
     """The budget the options give (``None``: none given); a malformed one is refused here, before any work."""
     from ..budgets import Budget
 
     limits = {name: getattr(args, name) for name in BUDGETS if getattr(args, name) is not None}
     return Budget(**limits) if limits else None
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What an interrupted (Ctrl-C) subcommand kept, and how to go on."""
+    if args.command == "extract":
+        cache = args.cache_dir or Path(args.out) / "cache"
+        return f"scores measured so far are kept in {cache}; run the same command again to resume."
+    if args.command == "compress":
+        return f"finished stages are kept in {args.out}; run the same command again to resume."
+    if args.command == "push":
+        return ("the local folder is untouched; run the same command again to finish the push: files already "
+                "committed are not sent again.")
+    if args.command == "export":
+        return f"{args.out} keeps only exports that had finished before; run the same command again to export."
+    if args.command == "finetune":
+        return (f"{args.out} may hold a partial run, which finetune does not resume: delete it (or pass a new "
+                "--out) and run the command again.")
+    return "nothing was written; run the same command again."
 
 
 def data_source(spec: str) -> Path | Dataset:

@@ -72,12 +72,13 @@ def push_to_hub(
 
     ``token``: else ``HF_TOKEN``, else the token stored by ``hf auth login``. Repositories are created public
     unless ``private``. Raises :class:`PushError` before any network call for a missing token, a repo id that
-    is not ``OWNER/NAME`` or a folder without a model; and when the server fails, saying that a re-run
-    finishes the push."""
+    is not ``OWNER/NAME``, a folder without a model or offline mode; and when the server fails, saying that a
+    re-run finishes the push."""
     from huggingface_hub import HfApi, get_token
 
     _check_repo_id(repo_id)
     targets = _targets(Path(folder_or_front), repo_id, branch_per_point, revision or "main")
+    check_online()
     token = token or get_token()
     if not token:
         raise PushError("No Hugging Face token: pass token=, set HF_TOKEN, or log in once with `hf auth login`. "
@@ -87,6 +88,15 @@ def push_to_hub(
         for repo in dict.fromkeys(target.repo_id for target in targets):
             api.create_repo(repo, private=private, exist_ok=True)
         return [_push(api, target, commit_message) for target in targets]
+
+
+def check_online() -> None:
+    """Raise :class:`PushError` when ``huggingface_hub`` is in offline mode, where every request fails."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise PushError("HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set, so huggingface_hub sends no request and "
+                        "cannot push: unset it (`unset HF_HUB_OFFLINE`) on a connected machine and run the push again.")
 
 
 def _check_repo_id(repo_id: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..architecture import Architecture
-from ..exceptions import CacheMismatchError
+from ..exceptions import CacheMismatchError, OutputNotWritableError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,13 @@ class ScoreCache:
         self.skipped_lines: list[tuple[int, str]] = []
         self._scores: dict[str, dict[str, Any]] = {}
         if self.path is not None:
-            self._open()
+            try:
+                self._open()
+            except OSError as error:
+                raise OutputNotWritableError(
+                    f"Cannot use {self.path.parent} as the search cache ({error.strerror or error}): pass a folder "
+                    "you can write to as cache_dir (--cache-dir DIR)."
+                ) from error
 
     def get(self, kind: str, objective: dict[str, Any], arch: Architecture) -> dict[str, Any] | None:
         """The cached record (``value`` and ``meta``) or ``None``."""
