@@ -272,3 +272,19 @@ def test_offline_mode_is_refused_in_one_line_before_any_request_or_work(monkeypa
     assert main([a.format(folder=tmp_path / "model", out=tmp_path / "out") for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hf-ose: error: HF_HUB_OFFLINE") and "unset" in err and err.count("\n") == 1
+
+
+def test_folders_without_weights_are_named_in_a_warning_before_the_push(monkeypatch, tmp_path):
+    from huggingface_hub import constants
+    from transformers import BertConfig
+
+    from hf_ose.publish import PushError, push_to_hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the push stops right after the local checks
+    config = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    for point in ("point-01", "point-02"):
+        config.save_pretrained(tmp_path / "front" / point)
+    (tmp_path / "front" / "point-02" / "model.safetensors").write_bytes(b"weights")
+    with pytest.warns(UserWarning, match=r"1 of the folders to push hold a config.json but no weights \(point-01\)"):
+        with pytest.raises(PushError, match="HF_HUB_OFFLINE"):
+            push_to_hub(tmp_path / "front", "me/front", branch_per_point=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MESSAGE = "Upload with hf-ose"
+#: Files that hold a model's weights, in PyTorch, ONNX or OpenVINO form.
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".xml")
 
 
 class PushError(HfOseError, RuntimeError):
@@ -78,6 +81,7 @@ def push_to_hub(
 
     _check_repo_id(repo_id)
     targets = _targets(Path(folder_or_front), repo_id, branch_per_point, revision or "main")
+    _warn_without_weights(targets)
     check_online()
     token = token or get_token()
     if not token:
@@ -97,6 +101,17 @@ def check_online() -> None:
     if constants.HF_HUB_OFFLINE:
         raise PushError("HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set, so huggingface_hub sends no request and "
                         "cannot push: unset it (`unset HF_HUB_OFFLINE`) on a connected machine and run the push again.")
+
+
+def _warn_without_weights(targets: list[_Target]) -> None:
+    """Warn when model folders to push hold a config but no weights: they would publish as configs only."""
+    bare = [target.root.name for target in targets if (target.root / "config.json").is_file()
+            and not any(path.suffix in WEIGHT_SUFFIXES for path in target.files)]
+    if bare:
+        message = (f"{len(bare)} of the folders to push hold a config.json but no weights ({', '.join(bare[:5])}"
+                   f"{', ...' if len(bare) > 5 else ''}): they publish as configs that AutoConfig loads, not as "
+                   "models. Push the folders `hf-ose inherit` or `hf-ose compress` wrote to publish weights.")
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _check_repo_id(repo_id: str) -> None:
