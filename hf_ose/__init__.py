@@ -1,83 +1,71 @@
 """hf-ose: optimal subarchitecture extraction (Bort's method) for Hugging Face transformers.
 
-The search, its results and the family registry import at once; the parts that train (inheritance,
-surrogates, distillation, fine-tuning) load on first use, so ``import hf_ose`` stays light.
+Every public name loads on first use from the module that defines it (:func:`hf_ose.lazy.lazy_names`), so
+``import hf_ose`` (and ``hf-ose --help``) imports neither torch nor transformers.
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .adapters import FamilyAdapter, FamilyLayout, get_adapter, register_family, supported_families
-from .architecture import Architecture
-from .budgets import Budget, BudgetError
-from .exceptions import HfOseError
-from .executors import InProcessExecutor, LocalProcessExecutor, WorkerError
-from .export import ExportReport, export  # not lazy: importing hf_ose.export.* would shadow a lazy name
-from .extractor import Objectives, OSEExtractor
-from .front import ParetoFront, ParetoPoint
-from .objectives.counting import ABnCReport, abnc_report
-from .objectives.error import DataFreePrior, ErrorObjective
-from .latency import LatencyNoiseError, LatencyRuntime, LatencySettings, ModelTooLargeError, register_runtime
-from .parent import PRESETS, resolve_model_source
-from .record import RecordFormatError, ReferencePoint, SearchRecord, SearchSettings
-from .space import BORT_GRID, ArchitectureSpace, Grid
+from .lazy import keep_over_submodules, lazy_names
 
 __version__ = "0.1.0"
 
-#: Public names loaded on first use, by the module that defines them.
+#: Public names, by the submodule that defines them; each loads on first use.
 _LAZY: dict[str, str] = {
-    "DistillationLoss": "distillation",
-    "DistillationTrainer": "distillation",
-    "DistillationSurrogate": "surrogates",
-    "DistillationSurrogateSettings": "surrogates",
-    "TaskSurrogate": "surrogates",
-    "TaskSurrogateSettings": "surrogates",
-    "extract_model": "inheritance",
-    "save_student": "inheritance",
-    "load_texts": "data",
-    "load_labelled": "data",
+    **dict.fromkeys(("FamilyAdapter", "FamilyLayout", "get_adapter", "register_family", "supported_families"),
+                    "adapters"),
+    "Architecture": "architecture",
+    "Budget": "budgets", "BudgetError": "budgets",
+    "HfOseError": "exceptions",
+    "InProcessExecutor": "executors", "LocalProcessExecutor": "executors", "WorkerError": "executors",
+    "ExportReport": "export", "export": "export",
+    "Objectives": "extractor", "OSEExtractor": "extractor",
+    "ParetoFront": "front", "ParetoPoint": "front",
+    "ABnCReport": "objectives.counting", "abnc_report": "objectives.counting",
+    "DataFreePrior": "objectives.error", "ErrorObjective": "objectives.error",
+    **dict.fromkeys(("LatencyNoiseError", "LatencyRuntime", "LatencySettings", "ModelTooLargeError",
+                     "register_runtime"), "latency"),
+    "PRESETS": "parent", "resolve_model_source": "parent",
+    **dict.fromkeys(("RecordFormatError", "ReferencePoint", "SearchRecord", "SearchSettings"), "record"),
+    "BORT_GRID": "space", "ArchitectureSpace": "space", "Grid": "space",
+    "DistillationLoss": "distillation", "DistillationTrainer": "distillation",
+    **dict.fromkeys(("DistillationSurrogate", "DistillationSurrogateSettings", "TaskSurrogate",
+                     "TaskSurrogateSettings"), "surrogates"),
+    "extract_model": "inheritance", "save_student": "inheritance",
+    "load_texts": "data", "load_labelled": "data",
     "fine_tune_classifier": "finetune",
-    "AgoraTrainer": "agora",
-    "AgoraArguments": "agora",
-    "AgoraReport": "agora",
-    "push_to_hub": "publish",
-    "CardInputs": "publish",
-    "write_card": "publish",
-    "compress": "compression",
-    "CompressSettings": "compression",
-    "Task": "tasks",
-    "load_task": "tasks",
+    "AgoraTrainer": "agora", "AgoraArguments": "agora", "AgoraReport": "agora",
+    **dict.fromkeys(("push_to_hub", "CardInputs", "write_card", "write_folder_card"), "publish"),
+    "compress": "compression", "CompressSettings": "compression",
+    "Task": "tasks", "load_task": "tasks",
 }
 
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
+keep_over_submodules(__name__, ["export"])  # hf_ose.export is the function, though a subpackage has its name
+
 if TYPE_CHECKING:
+    from .adapters import FamilyAdapter, FamilyLayout, get_adapter, register_family, supported_families
     from .agora import AgoraArguments, AgoraReport, AgoraTrainer
+    from .architecture import Architecture
+    from .budgets import Budget, BudgetError
     from .compression import CompressSettings, compress
     from .data import load_labelled, load_texts
     from .distillation import DistillationLoss, DistillationTrainer
+    from .exceptions import HfOseError
+    from .executors import InProcessExecutor, LocalProcessExecutor, WorkerError
+    from .export import ExportReport, export
+    from .extractor import Objectives, OSEExtractor
     from .finetune import fine_tune_classifier
+    from .front import ParetoFront, ParetoPoint
     from .inheritance import extract_model, save_student
-    from .publish import CardInputs, push_to_hub, write_card
+    from .latency import LatencyNoiseError, LatencyRuntime, LatencySettings, ModelTooLargeError, register_runtime
+    from .objectives.counting import ABnCReport, abnc_report
+    from .objectives.error import DataFreePrior, ErrorObjective
+    from .parent import PRESETS, resolve_model_source
+    from .publish import CardInputs, push_to_hub, write_card, write_folder_card
+    from .record import RecordFormatError, ReferencePoint, SearchRecord, SearchSettings
+    from .space import BORT_GRID, ArchitectureSpace, Grid
     from .surrogates import DistillationSurrogate, DistillationSurrogateSettings, TaskSurrogate, TaskSurrogateSettings
     from .tasks import Task, load_task
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'hf_ose' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
-__all__ = [
-    "ABnCReport", "Architecture", "ArchitectureSpace", "BORT_GRID", "Budget", "BudgetError", "DataFreePrior",
-    "ErrorObjective", "ExportReport", "FamilyAdapter", "FamilyLayout", "Grid", "HfOseError", "InProcessExecutor",
-    "LatencyNoiseError", "LatencyRuntime", "LatencySettings", "LocalProcessExecutor", "ModelTooLargeError",
-    "OSEExtractor", "Objectives", "PRESETS", "ParetoFront", "ParetoPoint", "RecordFormatError", "ReferencePoint",
-    "SearchRecord", "SearchSettings", "WorkerError", "abnc_report", "export", "get_adapter", "register_family",
-    "register_runtime", "resolve_model_source", "supported_families", *_LAZY,
-]
+__all__ = sorted(_LAZY)

@@ -125,10 +125,12 @@ class ParetoFront:
             raise ImportError("to_pandas needs pandas: pip install 'hf-ose[pandas]'.") from error
         return pd.DataFrame([{**point.row(), "w": point.w(self.reference)} for point in self.points])
 
-    def plot(self, path: str | Path, *, chosen: ParetoPoint | None = None) -> None:
-        """A PNG of the front: latency against parameters, coloured by error, the W-best point (and a
-        ``chosen`` one, e.g. from :meth:`choose`) marked."""
-        plot_front(self.points, self.reference, path, best=self.best("w"), chosen=chosen, record=self.record)
+    def plot(self, path: str | Path, *, chosen: ParetoPoint | None = None, budget: Budget | None = None) -> None:
+        """A PNG of the front: latency against parameters on log axes, coloured by error, measured and predicted
+        latencies told apart, the W-best point (and a ``chosen`` one, e.g. from :meth:`choose`) marked, and the
+        limits of ``budget`` drawn as lines."""
+        plot_front(self.points, self.reference, path, best=self.best("w"), chosen=chosen, record=self.record,
+                   budget=budget)
 
     def save_pretrained(self, folder: str | Path) -> list[Path]:
         """One config folder per point (``point-00-D4-A8-H1024-I768``), each loadable with ``AutoConfig``."""
@@ -239,38 +241,84 @@ def plot_front(
     best: ParetoPoint,
     chosen: ParetoPoint | None = None,
     record: SearchRecord | None = None,
+    budget: Budget | None = None,
 ) -> None:
-    """Latency against parameters, coloured by error; the W-best point, a ``chosen`` one and the parent marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Latency against parameters on log axes with readable ticks (``10M``, ``2 ms``), coloured by error;
+    measured latencies as filled circles and predicted ones as hollow triangles; the W-best point, a ``chosen``
+    one and the parent marked; ``budget``'s parameter and latency (or speed-up) limits as dashed lines."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
-    scatter = axes.scatter(
-        [p.params / 1e6 for p in points], [p.latency_ms for p in points], c=[p.error for p in points], cmap="viridis_r"
-    )
-    is_prior = record is not None and record.settings.error_is_prior
-    figure.colorbar(scatter, ax=axes, label="error (data-free prior estimate)" if is_prior else "error")
-    axes.scatter([best.params / 1e6], [best.latency_ms], marker="*", s=250, c="red", label=f"W-best: {best.architecture}")
-    if chosen is not None:
-        axes.scatter([chosen.params / 1e6], [chosen.latency_ms], marker="D", s=80, facecolors="none",
-                     edgecolors="blue", label=f"chosen: {chosen.architecture}")
-    axes.scatter([reference.params / 1e6], [reference.latency_ms], marker="s", c="black", label="parent (T)")
-    axes.set_xlabel("parameters (millions)")
-    runtime = record.latency.get("runtime", "pytorch") if record is not None else "pytorch"
-    axes.set_ylabel(f"latency (ms, {runtime})")
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    for axis in (axes.xaxis, axes.yaxis):
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(NullFormatter())
-    epsilon = f"epsilon={record.settings.epsilon} " if record is not None else ""
-    axes.set_title(f"Pareto front, {epsilon}({len(points)} points)")
-    axes.legend(loc="upper left", fontsize=8)
-    figure.tight_layout()
+    figure = front_figure(points, reference, best=best, chosen=chosen, record=record, budget=budget)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
     atomic_write(path, buffer.getvalue())
+
+
+def front_figure(points: Sequence[ParetoPoint], reference: ReferencePoint, *, best: ParetoPoint,
+                 chosen: ParetoPoint | None = None, record: SearchRecord | None = None,
+                 budget: Budget | None = None) -> Any:
+    """The matplotlib figure :func:`plot_front` saves (headless; close it with ``matplotlib.pyplot.close``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    figure, axes = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    errors = Normalize(min(p.error for p in points), max(p.error for p in points))
+    for source, style in (("measured", {"marker": "o"}),
+                          ("predicted", {"marker": "^", "facecolors": "none", "linewidths": 1.2})):
+        group = [p for p in points if (p.latency_source == "predicted") == (source == "predicted")]
+        if not group:
+            continue
+        colours = matplotlib.colormaps["viridis_r"](errors([p.error for p in group]))
+        colour = {"edgecolors": colours} if source == "predicted" else {"c": colours}
+        axes.scatter([p.params for p in group], [p.latency_ms for p in group], s=36, **style, **colour,
+                               label=f"latency {source} ({len(group)})")
+    mappable = matplotlib.cm.ScalarMappable(norm=errors, cmap="viridis_r")
+    is_prior = record is not None and record.settings.error_is_prior
+    figure.colorbar(mappable, ax=axes, label="error (data-free prior estimate)" if is_prior else "error")
+    axes.scatter([best.params], [best.latency_ms], marker="*", s=250, c="red", label=f"W-best: {best.architecture}")
+    if chosen is not None:
+        axes.scatter([chosen.params], [chosen.latency_ms], marker="D", s=80, facecolors="none", edgecolors="blue",
+                     label=f"chosen: {chosen.architecture}")
+    axes.scatter([reference.params], [reference.latency_ms], marker="s", c="black", label="parent (T)")
+    if budget is not None:
+        _draw_budget(axes, budget, reference)
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _count_label(value)))
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("parameters")
+    runtime = record.latency.get("runtime", "pytorch") if record is not None else "pytorch"
+    axes.set_ylabel(f"latency (ms, {runtime})")
+    epsilon = f"epsilon={record.settings.epsilon} " if record is not None else ""
+    axes.set_title(f"Pareto front, {epsilon}({len(points)} points)")
+    axes.grid(True, which="major", alpha=0.25)
+    axes.legend(loc="upper left", fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def _draw_budget(axes: Any, budget: Budget, reference: ReferencePoint) -> None:
+    """``budget``'s limits on the parameter and latency axes, as dashed lines named in the legend."""
+    if budget.max_params is not None:
+        axes.axvline(budget.max_params, color="grey", linestyle="--", label=f"max_params={_count_label(budget.max_params)}")
+    if budget.max_latency_ms is not None:
+        axes.axhline(budget.max_latency_ms, color="grey", linestyle="-.", label=f"max_latency_ms={budget.max_latency_ms:g}")
+    if budget.min_speedup is not None:
+        axes.axhline(reference.latency_ms / budget.min_speedup, color="grey", linestyle=":",
+                     label=f"min_speedup={budget.min_speedup:g} (parent / {budget.min_speedup:g})")
+
+
+def _count_label(value: float) -> str:
+    """A parameter count as a tick label: ``800K``, ``1M``, ``20M``, ``1.5B``."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"

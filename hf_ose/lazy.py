@@ -3,10 +3,11 @@ light, and names that moved, served from their new home with a deprecation warni
 
 from __future__ import annotations
 
+import sys
 import warnings
 from importlib import import_module
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 
 def lazy_names(package: str, names: Mapping[str, str], namespace: dict[str, Any]
@@ -25,6 +26,21 @@ def lazy_names(package: str, names: Mapping[str, str], namespace: dict[str, Any]
         return sorted(set(namespace) | set(names))
 
     return __getattr__, __dir__
+
+
+def keep_over_submodules(package: str, names: Collection[str]) -> None:
+    """Keep each of ``names``, a lazy name of ``package`` that is also the name of one of its subpackages (the
+    function ``hf_ose.export`` and the package ``hf_ose.export``), from being replaced by that subpackage when
+    the subpackage is imported first: the import system then skips binding it on ``package``, and the name
+    still loads through ``__getattr__``. The subpackage stays importable by its full name."""
+
+    class _Package(ModuleType):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in names and isinstance(value, ModuleType):
+                return
+            super().__setattr__(name, value)
+
+    sys.modules[package].__class__ = _Package
 
 
 def moved(old: str, *homes: ModuleType, modules: Mapping[str, str] | None = None) -> Callable[[str], Any]:

@@ -124,7 +124,8 @@ def test_inherit_saves_a_student_that_stock_transformers_loads(tmp_path, capsys,
 
 @pytest.mark.parametrize("arguments, message", [
     (["--error", "distill"], "--error distill needs --texts"),
-    (["--error", "task"], "--error task needs --task TRAIN DEV"),
+    (["--error", "task"], "--error task needs labelled data: --task TASK (a name or folder), or --train-file"),
+    (["--error", "task", "--task", "sst2", "--train-file", "a.tsv", "--validation-file", "b.tsv"], "not both"),
     (["--error", "distill", "--texts", "x.txt", "--repeats", "2"], "use it with --error task"),
 ])
 def test_surrogates_without_their_data_are_refused(tmp_path, capsys, minilm_path, arguments, message):
@@ -137,16 +138,26 @@ def test_a_preset_has_no_weights_to_inherit(tmp_path, capsys):
     assert "a config without weights" in capsys.readouterr().err
 
 
-def test_task_surrogate_options_reach_the_surrogate(minilm_path, sst2_dir):
+def test_task_surrogate_options_reach_the_surrogate_from_files_or_a_task_folder(minilm_path, sst2_dir, capsys):
     from hf_ose.commands import build_parser
-    from hf_ose.commands.extract import _error_objective
+    from hf_ose.commands.extract import _check_error_options, _error_objective
     from hf_ose.parent import load_parent_model
 
-    split = [str(sst2_dir / "train.tsv"), str(sst2_dir / "validation.tsv")]
-    args = build_parser().parse_args(["extract", str(minilm_path), "--error", "task", "--task", *split,
-                                      "--steps", "7", "--repeats", "3"])
-    surrogate = _error_objective(args, load_parent_model(str(minilm_path)))
-    assert surrogate.fingerprint()["steps"] == 7 and surrogate.fingerprint()["repeats"] == 3
+    parent = load_parent_model(str(minilm_path))
+    files = ["--train-file", str(sst2_dir / "train.tsv"), "--validation-file", str(sst2_dir / "validation.tsv")]
+    fingerprints = []
+    for data in (files, ["--task", str(sst2_dir)]):
+        args = build_parser().parse_args(["extract", str(minilm_path), "--error", "task", *data, "--steps", "7",
+                                          "--seeds", "3"])
+        _check_error_options(args)
+        fingerprints.append(_error_objective(args, parent).fingerprint())
+    assert fingerprints[0]["steps"] == 7 and fingerprints[0]["repeats"] == 3
+    assert fingerprints[0]["train"] == fingerprints[1]["train"] and fingerprints[0]["dev"] == fingerprints[1]["dev"]
+    old = build_parser().parse_args(["extract", str(minilm_path), "--error", "task", "--task",
+                                     str(sst2_dir / "train.tsv"), str(sst2_dir / "validation.tsv"), "--repeats", "3"])
+    _check_error_options(old)  # the deprecated TRAIN DEV pair and --repeats read as the new options
+    assert (old.train_file, old.validation_file, old.task, old.seeds) == (files[1], files[3], None, 3)
+    assert capsys.readouterr().err.count("is deprecated: use ") == 2
 
 
 BERT_DEPTHS = {"depth": [1, 2, 3, 12], "hidden": [768], "intermediate": [3072]}  # the parent (D=12) among them
@@ -192,7 +203,8 @@ def test_a_budget_no_point_meets_is_an_error_naming_the_closest_point(depth_grid
     (["--min-speedup", "-1"], "min_speedup must be positive"),
     (["--max-error-increase", "-0.5"], "max_error_increase must be 0 or more"),
     (["--texts", "train.tsv"], "--texts is for --error distill: use it with --error distill, or drop it"),
-    (["--error", "distill", "--task", "a", "b"], "--task is for --error task"),
+    (["--error", "distill", "--task", "sst2"], "--task is for --error task"),
+    (["--error", "distill", "--train-file", "a.tsv"], "--train-file is for --error task"),
     (["--steps", "5"], "--steps sets surrogate training steps: use it with --error distill or --error task"),
 ])
 def test_ignored_or_malformed_options_are_refused_before_any_work(tmp_path, capsys, arguments, message):
@@ -276,3 +288,159 @@ def test_a_long_front_prints_as_a_summary_with_the_marked_points_and_every_row_o
     summary = format_front(front, chosen, rows=4)
     assert shown(summary) == [1, 5, 7, 8, 12]  # 4 spread from the smallest to the largest, and the chosen one
     assert "(5 of 12 points shown; --all prints every row, front.csv lists them all)" in summary
+
+
+def _subcommands():
+    from hf_ose.commands import build_parser
+
+    return next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+@pytest.mark.parametrize("old, new", [
+    (["export", "m", "--backend", "onnx", "--int8", "--calibration", "t.txt", "--out", "o"],
+     ["export", "m", "--runtime", "onnxruntime-int8", "--texts", "t.txt", "--out", "o"]),
+    (["export", "m", "--backend", "openvino", "--int8", "--out", "o"],
+     ["export", "m", "--runtime", "openvino", "--precision", "int8", "--out", "o"]),
+    (["extract", "p", "--error", "task", "--task", "sst2", "--repeats", "3"],
+     ["extract", "p", "--error", "task", "--task", "sst2", "--seeds", "3"]),
+    (["finetune", "m", "--task", "sst2", "--out", "o", "--lr", "1e-4", "--rounds", "2", "--agora"],
+     ["finetune", "m", "--task", "sst2", "--out", "o", "--learning-rate", "1e-4", "--max-rounds", "2", "--agora"]),
+], ids=["export-onnx", "export-openvino", "extract", "finetune"])
+def test_old_spellings_still_work_with_one_warning_line_each_naming_the_new_option(capsys, old, new):
+    from hf_ose.commands import build_parser
+    from hf_ose.commands.export import _backend_and_precision
+
+    old_args, new_args = build_parser().parse_args(old), build_parser().parse_args(new)
+    warnings = capsys.readouterr().err.splitlines()
+    renamed = [word for word in old if word.startswith("--") and word not in new]
+    assert len(warnings) == len(renamed) and all(w.startswith("hf-ose: warning: --") for w in warnings)
+    for option, warning in zip(renamed, warnings):
+        assert warning.startswith(f"hf-ose: warning: {option} is deprecated: use --") and "0.2.0" in warning
+    if old[0] == "export":
+        assert _backend_and_precision(old_args) == _backend_and_precision(new_args)
+    else:
+        assert {k: v for k, v in vars(old_args).items()} == vars(new_args)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--runtime", "onnxruntime"], ("onnx", "fp32")), (["--runtime", "openvino-int8"], ("openvino", "int8")),
+    (["--runtime", "onnxruntime-int8", "--precision", "int8-static"], ("onnx", "int8-static")),
+    (["--runtime", "onnxruntime", "--precision", "int8-static"], ("onnx", "int8-static")),
+    (["--runtime", "my-backend", "--precision", "int8"], ("my-backend", "int8")),  # a plugin's export backend
+    (["--backend", "onnx", "--precision", "int8-static"], ("onnx", "int8-static")),
+    (["--runtime", "openvino-int8", "--precision", "fp32"], "--runtime openvino-int8 is int8, --precision fp32 is not"),
+    ([], "Name the runtime the artifact is for once"),
+    (["--runtime", "onnxruntime", "--backend", "onnx"], "Name the runtime the artifact is for once"),
+    (["--backend", "onnx", "--int8", "--precision", "fp32"], "--int8 and --precision both set the precision"),
+])
+def test_export_reads_the_artifact_from_the_runtime_name(argv, expected):
+    from hf_ose.commands import build_parser
+    from hf_ose.commands.export import _backend_and_precision
+    from hf_ose.export.backend import ExportError
+
+    args = build_parser().parse_args(["export", "m", "--out", "o", *argv])
+    if isinstance(expected, tuple):
+        assert _backend_and_precision(args) == expected
+    else:
+        with pytest.raises(ExportError, match=re.escape(expected)):
+            _backend_and_precision(args)
+
+
+def test_the_vocabulary_table_in_the_docs_lists_every_option_and_every_old_spelling():
+    """docs/cli.md has one row per option: its spelling, meaning, the commands that take it and the deprecated
+    spellings it replaces; every option of every subcommand, and every old spelling still accepted, is there."""
+    from pathlib import Path
+
+    from hf_ose.renamed_options import RenamedOption
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in page.splitlines() if line.startswith("| `--")]
+    assert rows and all(len(row) == 4 for row in rows)
+    missing = []
+    for name, command in _subcommands().items():
+        for action in command._actions:
+            column = 3 if isinstance(action, RenamedOption) else 0
+            for option in set(action.option_strings) - {"-h", "--help"}:
+                if not any(re.search(rf"`{option}[` ]", row[column]) and name in row[2] for row in rows):
+                    missing.append(f"{name} {option}")
+    assert not missing, f"docs/cli.md's vocabulary table lacks: {missing}"
+
+
+def test_noise_is_silenced_around_a_command_and_shown_with_verbose(minilm_path, monkeypatch):
+    """transformers' LOAD REPORT (a classifier head loaded onto the real parent) is hidden unless --verbose, and
+    the filters are gone once the command returns."""
+    import logging
+
+    from transformers import BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    import hf_ose.commands
+
+    class Kept(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    def reports():
+        shown = sum("LOAD REPORT" in message for message in kept.messages)
+        kept.messages.clear()
+        return shown
+
+    def load(args):
+        BertForSequenceClassification.from_pretrained(minilm_path)
+        return 0
+
+    monkeypatch.setattr(hf_ose.commands._COMMANDS["card"], "run", load)
+    kept, logger, verbosity = Kept(), logging.getLogger("transformers.modeling_utils"), hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()  # the tests run at TRANSFORMERS_VERBOSITY=error
+    logger.addHandler(kept)
+    try:
+        assert main(["card", "x"]) == 0 and reports() == 0
+        assert main(["card", "x", "--verbose"]) == 0 and reports() == 1
+        BertForSequenceClassification.from_pretrained(minilm_path)
+        assert reports() == 1  # outside a command: untouched
+    finally:
+        logger.removeHandler(kept)
+        hf_logging.set_verbosity(verbosity)
+
+
+def test_the_onnx_runtime_hint_is_dropped_and_other_root_messages_pass(caplog):
+    import logging
+
+    from hf_ose.third_party_logs import third_party_noise_silenced
+
+    with caplog.at_level(logging.WARNING), third_party_noise_silenced():
+        logging.warning("Please consider to run pre-processing before quantization. Refer to example: ...")
+        logging.warning("a warning that matters")
+    assert [record.getMessage() for record in caplog.records] == ["a warning that matters"]
+
+
+def test_the_front_picture_has_readable_log_ticks_tells_measured_from_predicted_and_draws_the_budget():
+    import dataclasses
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from hf_ose import Budget
+    from hf_ose.front import front_figure
+
+    saved = ParetoFront.from_json(Path(__file__).parent / "data" / "front-hf-ose-0.1.0.json")
+    points = [saved.points[0], dataclasses.replace(saved.points[1], latency_source="predicted")]
+    figure = front_figure(points, saved.reference, best=points[1], chosen=points[1],
+                          budget=Budget(max_params=40e6, min_speedup=2, max_latency_ms=20))
+    try:
+        figure.canvas.draw()
+        axes = figure.axes[0]
+        x_ticks = {t.get_text() for t in axes.get_xticklabels() if axes.get_xlim()[0] <= t.get_position()[0]
+                   <= axes.get_xlim()[1]}
+        y_ticks = {t.get_text() for t in axes.get_yticklabels() if axes.get_ylim()[0] <= t.get_position()[1]
+                   <= axes.get_ylim()[1]}
+        legend = [t.get_text() for t in axes.get_legend().get_texts()]
+    finally:
+        plt.close(figure)
+    assert {"5M", "10M", "20M", "50M", "100M"} <= x_ticks and {"1", "2", "5", "10", "20"} <= y_ticks
+    assert "latency measured (1)" in legend and "latency predicted (1)" in legend
+    assert {"max_params=40M", "max_latency_ms=20", "min_speedup=2 (parent / 2)"} <= set(legend)

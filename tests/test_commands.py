@@ -17,7 +17,7 @@ COMMANDS = Path(hf_ose.commands.__file__).parent
 #: The public functions each module of ``hf_ose.commands`` may define; any other is library code in disguise.
 ENTRY_POINTS = {"__init__": {"main", "build_parser"}, "__main__": set(),
                 "options": {"parameter_count", "existing_folder", "runtime_name", "add_budget_options", "budget_from",
-                            "data_source", "interrupted"}}
+                            "data_source", "interrupted", "add_renamed", "add_text_options", "add_shared_options"}}
 SUBCOMMAND = {"add_parser", "run"}
 
 
@@ -44,6 +44,50 @@ def test_parsing_imports_no_heavy_library_code():
              "'hf_ose.agora.finetuning', 'hf_ose.agora.trainer', 'datasets', 'peft'))))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+HEAVY = ("torch", "transformers", "datasets", "onnxruntime", "openvino", "matplotlib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["extract", "--help"], ["compress", "--help"], ["export", "--help"],
+                                  ["extract", "roberta-large", "--max-params", "20M", "--error", "task", "--task", "sst2"],
+                                  ["export", "m", "--runtime", "openvino-int8", "--out", "o"], ["card", "m"],
+                                  ["finetune", "m", "--task", "sst2", "--out", "o", "--seeds", "2"]],
+                         ids=lambda argv: " ".join(argv))
+def test_help_and_parsing_import_no_torch_or_transformers(argv):
+    """`hf-ose --help` and `hf-ose SUB --help` stay fast (well under a second) because nothing heavy loads before
+    a subcommand runs: `import hf_ose` is lazy, and command modules import the library inside `run`."""
+    probe = (f"import sys, hf_ose, hf_ose.commands as c\ntry: c.build_parser().parse_args({argv!r})\n"
+             f"except SystemExit: pass\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout[-2000:]
+
+
+def test_the_lazy_package_serves_every_public_name_and_export_stays_the_function():
+    import hf_ose
+
+    probe = ("import hf_ose.export.core, hf_ose, inspect; from hf_ose import export; "
+             "print(inspect.isfunction(export), inspect.isfunction(hf_ose.export), hf_ose.export.__module__)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "hf_ose.export.core"]  # the subpackage imported first
+    missing = [name for name in hf_ose.__all__ if getattr(hf_ose, name, None) is None]
+    assert not missing and "ParetoFront" in dir(hf_ose) and "write_folder_card" in hf_ose.__all__
+
+
+def test_the_runtime_names_in_help_are_the_registered_runtimes():
+    from hf_ose.commands.options import INT8_RUNTIMES, RUNTIMES
+    from hf_ose.compression.settings import INT8_RUNTIMES as COMPRESSED
+    from hf_ose.latency.settings import RUNTIME_SPECS
+
+    assert RUNTIMES == ("pytorch", *RUNTIME_SPECS) and INT8_RUNTIMES == COMPRESSED
+
+
+def test_compress_help_states_the_default_budget():
+    from hf_ose.commands import build_parser
+    from hf_ose.compression.settings import DEFAULT_MIN_SPEEDUP
+
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    assert f"--min-speedup {DEFAULT_MIN_SPEEDUP:g})" in commands["compress"].format_help()
 
 
 def test_the_old_cli_module_still_works_and_warns():

@@ -58,10 +58,9 @@ def test_the_export_command_takes_the_static_precision_and_refuses_it_beside_int
     texts = tmp_path / "calibration.txt"
     texts.write_text("\n".join(TEXTS) + "\n")
     out = tmp_path / "out"
-    assert main(["export", str(tiny_classifier_dir), "--backend", "onnx", "--precision", "int8-static",
-                 "--calibration", str(texts), "--out", str(out)]) == 0
+    assert main(["export", str(tiny_classifier_dir), "--runtime", "onnxruntime", "--precision", "int8-static",
+                 "--texts", str(texts), "--out", str(out)]) == 0
     assert "onnx-int8-static" in json.loads((out / "export_report.json").read_text())["artifacts"]
-    with pytest.raises(SystemExit):
-        main(["export", str(tiny_classifier_dir), "--backend", "onnx", "--int8", "--precision", "fp32",
-              "--out", str(out)])
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["export", str(tiny_classifier_dir), "--runtime", "onnxruntime-int8", "--precision", "fp32",
+                 "--out", str(out)]) == 2
+    assert "--runtime onnxruntime-int8 is int8, --precision fp32 is not" in capsys.readouterr().err

@@ -120,7 +120,7 @@ def test_default_agora_settings_span_the_learning_rate():
 @pytest.mark.parametrize("extra, message", [
     (["--teacher", "somewhere"], "--teacher is the labeller of --agora and the source of --distill"),
     (["--seeds", "0"], "--seeds 0: give at least 1"),
-    (["--rounds", "2"], "--rounds sets Agora's loop: add --agora, or drop --rounds"),
+    (["--max-rounds", "2"], "--max-rounds sets Agora's loop: add --agora, or drop --max-rounds"),
     (["--agora", "--settings", "[{not json"], "--settings '\\[{not json' is neither a JSON file nor JSON"),
     (["--agora", "--settings", "[]"], "--settings must be a non-empty JSON list of dicts"),
 ])

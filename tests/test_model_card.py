@@ -127,3 +127,85 @@ def test_inconsistent_inputs_are_refused(inputs):
     other = ParetoFront.from_json(FRONT)
     with pytest.raises(CardError, match="chosen must be a point of front"):
         CardInputs(**{**inputs.__dict__, "front": None, "chosen": other.points[0]})
+
+
+PARENT_ID = "sentence-transformers/all-MiniLM-L6-v2"  # served offline by the packaged copy (resolve_model_source)
+
+
+def _compress_report() -> dict:
+    """compress_report.json as `hf-ose compress` writes it, with the fields a card reads."""
+    summary = {"task": "sst2", "cpu": "Intel Xeon, 2 cores", "threads": 2, "batch_size": 1, "seq_len": 128,
+               "parent_ms": 19.5, "student_ms": 8.8, "runtime": "openvino-int8",
+               "artifact_ms": {"onnxruntime-int8": 4.1, "openvino-int8": 3.6},
+               "student_accuracy": 0.8486, "teacher_accuracy": 0.8498,
+               "artifact_accuracy": {"onnxruntime-int8": 0.8475, "openvino-int8": 0.8452}}
+    return {"summary": summary, "stages": {"finetune": {"rounds": 2}}}
+
+
+@pytest.fixture
+def model_folder(tmp_path) -> Path:
+    """A saved classifier shaped like the front's second point (D=2 A=4 H=256 I=256) with its reports."""
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    config = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+                        num_labels=2)
+    config.architectures = ["BertForSequenceClassification"]
+    folder.mkdir()
+    config.save_pretrained(folder)
+    (folder / "compress_report.json").write_text(json.dumps(_compress_report()))
+    shutil.copy(FRONT, folder / "front.json")
+    return folder
+
+
+def test_a_folder_card_states_what_the_folder_holds_and_refreshes_from_its_own_metadata(model_folder):
+    from hf_ose.commands import main
+
+    assert main(["card", str(model_folder), "--base-model", PARENT_ID, "--license", "apache-2.0"]) == 0
+    card = ModelCard.load(model_folder / "README.md")
+    assert card.data.base_model == PARENT_ID and card.data.license == "apache-2.0" and card.data.datasets == ["sst2"]
+    assert card.data.pipeline_tag == "text-classification"
+    assert "| this model | 2 | 4 | 256 | 256 |" in card.text and "0.8486" in card.text and "3.60" in card.text
+    assert "accuracy (openvino-int8 artifact)" in card.text and "2 AgoraTrainer rounds" in card.text
+    assert "**published**" in card.text and (model_folder / "front.png").stat().st_size > 0
+    (model_folder / "compress_report.json").unlink()  # refreshed without options: the card's own metadata
+    assert main(["card", str(model_folder)]) == 0
+    refreshed = ModelCard.load(model_folder / "README.md")
+    assert (refreshed.data.base_model, refreshed.data.license, refreshed.data.datasets) == (PARENT_ID, "apache-2.0",
+                                                                                           ["sst2"])
+    assert "0.8486" not in refreshed.text and "no AgoraTrainer rounds" in refreshed.text
+
+
+def test_a_card_hf_ose_did_not_write_is_kept(model_folder, capsys):
+    from hf_ose.commands import main
+
+    (model_folder / "README.md").write_text("# My own notes\n")
+    assert main(["card", str(model_folder), "--base-model", PARENT_ID]) == 2
+    err = capsys.readouterr().err
+    assert "was not written by hf-ose" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (model_folder / "README.md").read_text() == "# My own notes\n"
+    assert main(["card", str(model_folder), "--base-model", PARENT_ID, "--overwrite"]) == 0
+    assert (model_folder / "README.md.bak").read_text() == "# My own notes\n"
+    assert "hf-ose" in ModelCard.load(model_folder / "README.md").data.tags
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([], "pass --base-model PARENT"),
+    (["--base-model", "/no/such/parent"], "Cannot read the parent"),
+    (["--base-model", PARENT_ID, "--front", "/no/front.json"], "--front /no/front.json: no such file"),
+])
+def test_a_folder_card_without_what_it_needs_is_one_line(model_folder, capsys, arguments, message):
+    from hf_ose.commands import main
+
+    assert main(["card", str(model_folder), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hf-ose: error: ") and message in err and err.count("\n") == 1
+    assert not (model_folder / "README.md").exists()
+
+
+def test_a_folder_without_a_config_is_refused(tmp_path, capsys):
+    from hf_ose.commands import main
+
+    assert main(["card", str(tmp_path)]) == 2
+    assert "has no config.json: pass a model folder" in capsys.readouterr().err

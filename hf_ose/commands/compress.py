@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..compression.settings import DEFAULT_MIN_SPEEDUP, INT8_RUNTIMES, CompressSettings
-from .options import add_budget_options, budget_from
+from .options import INT8_RUNTIMES, add_budget_options, budget_from
+
+if TYPE_CHECKING:
+    from ..compression.settings import CompressSettings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--min-agreement", type=float, default=0.99,
                          help="share of development predictions the shipped artifact must share with the student "
                               "in PyTorch (default 0.99)")
-    budget = command.add_argument_group("budget (default: --min-speedup %g)" % DEFAULT_MIN_SPEEDUP)
+    budget = command.add_argument_group("budget (default: --min-speedup 2.2)")  # compression's DEFAULT_MIN_SPEEDUP
     add_budget_options(budget)
     command.add_argument("--epsilon", type=float, default=0.1, help="the search's approximation factor (default 0.1)")
     command.add_argument("--train-rows", type=int, default=8000,
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> CompressSettings:
     """The run's settings from the parsed options."""
+    from ..compression.settings import CompressSettings
+
     budget = budget_from(args)
     extra: dict[str, Any] = {"budget": budget} if budget is not None else {}
     return CompressSettings(parent=args.parent, task=args.task, teacher=args.teacher, runtime=args.runtime,

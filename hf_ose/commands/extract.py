@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .. import PRESETS
-from ..latency.settings import runtime_names
-from .options import add_budget_options, budget_from, data_source, runtime_name
+from ..renamed_options import warn_renamed
+from .options import (RUNTIMES, add_budget_options, add_renamed, add_text_options, budget_from, data_source,
+                      runtime_name)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -22,14 +22,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "extract", help="Pareto-optimal variants of a parent over (parameters, latency, error).",
         description="Search a parent's architecture space and write the Pareto front.",
     )
-    extract.add_argument("parent", help=f"a local model folder, a Hub id, or a preset: {', '.join(PRESETS)}")
+    extract.add_argument("parent", help="a local model folder, a Hub id, or a preset name such as roberta-large")
     extract.add_argument("--space", default="auto", help="'auto' (derived from the parent), 'bort', or a JSON grid file")
     extract.add_argument("--epsilon", type=float, default=0.1, help="approximation factor in (0, 1] (default 0.1)")
     extract.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs and latency (default 128)")
     extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
     extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
-    extract.add_argument("--runtime", type=runtime_name, default="pytorch",
-                         help=f"where latency is measured: {', '.join(runtime_names())} (default pytorch)")
+    extract.add_argument("--runtime", type=runtime_name, default=None,
+                         help=f"where latency is measured: {', '.join(RUNTIMES)} or a plugin's (default pytorch)")
     extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")
     extract.add_argument("--on-noise", choices=("raise", "warn"), default="warn",
                          help="when latency measurements look like noise (a busy CPU): warn and go on (default) or stop")
@@ -42,15 +42,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          help="print every point of the front (default: a summary of about 20 rows; front.csv has all)")
     errors = extract.add_argument_group("error objective")
     errors.add_argument("--error", choices=("prior", "distill", "task"), default="prior",
-                        help="data-free prior (default), distillation surrogate (--texts) or task surrogate (--task)")
-    errors.add_argument("--texts", help="unlabelled text: a .txt/.tsv/.csv/.jsonl file or a datasets id NAME[:SPLIT]")
-    errors.add_argument("--text-column", default="sentence", help="text column of --texts and --task (default sentence)")
-    errors.add_argument("--task", nargs=2, metavar=("TRAIN", "DEV"), help="labelled train and dev data (files or NAME[:SPLIT])")
-    errors.add_argument("--label-column", default="label", help="label column of --task (default label)")
+                        help="data-free prior (default), distillation surrogate (--texts) or task surrogate (--task, "
+                             "or --train-file and --validation-file)")
+    add_text_options(errors, "--error distill")
+    errors.add_argument("--task", nargs="+", metavar="TASK",
+                        help="the labelled task of --error task: sst2, rte, a datasets id NAME[:CONFIG] or a task "
+                             "folder (its train and validation splits); two values are the deprecated spelling of "
+                             "--train-file and --validation-file")
+    errors.add_argument("--train-file", metavar="FILE", help="labelled training data for --error task instead of "
+                                                             "--task: a file or a datasets id NAME[:SPLIT]")
+    errors.add_argument("--validation-file", metavar="FILE", help="labelled validation data beside --train-file")
+    errors.add_argument("--label-column", default="label", help="label column of the task files (default label)")
     errors.add_argument("--steps", type=int, default=None,
                         help="surrogate training steps per candidate (default: 25 distil, 100 task)")
-    errors.add_argument("--repeats", type=int, default=None,
-                        help="task surrogate: independent runs averaged per candidate (default 2)")
+    errors.add_argument("--seeds", type=int, default=None,
+                        help="task surrogate: runs per candidate, with seeds 0..N-1, averaged (default 2)")
+    add_renamed(errors, "--repeats", "--seeds", dest="seeds", type=int)
     errors.add_argument("--workers", type=int, default=1, help="score candidates in this many local processes")
     budgets = extract.add_argument_group(
         "budget", "choose a point within these limits, printed beside the W-best (Bort's W-coefficient) point; "
@@ -77,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     objectives = Objectives(
         error=_error_objective(args, parent),
         latency=LatencySettings(batch_size=args.batch_size, seq_len=args.seq_len, threads=args.threads,
-                                runtime=args.runtime, on_noise=args.on_noise),
+                                runtime=args.runtime or "pytorch", on_noise=args.on_noise),
         latency_samples=args.latency_samples,
     )
     executor = LocalProcessExecutor(args.workers) if args.workers > 1 else None
@@ -104,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_front(front, chosen, budget, rows=None if args.all else SUMMARY_ROWS))
     front.to_json(out / "front.json")
     front.to_csv(out / "front.csv")
-    front.plot(out / "front.png", chosen=chosen)
+    front.plot(out / "front.png", chosen=chosen, budget=budget)
     front.save_pretrained(out / "configs")
     print(f"\nWrote {out}/front.json, front.csv, front.png and configs/ ({len(front)} config folders).")
     if missed is not None:
@@ -114,13 +121,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_error_options(args: argparse.Namespace) -> None:
-    """Refuse surrogate options that the chosen ``--error`` would silently ignore."""
+    """Refuse surrogate options that the chosen ``--error`` would silently ignore; read the deprecated
+    ``--task TRAIN DEV`` as ``--train-file TRAIN --validation-file DEV``."""
+    if args.task is not None and len(args.task) == 2:
+        warn_renamed("--task TRAIN DEV", "--train-file TRAIN --validation-file DEV")
+        (args.train_file, args.validation_file), args.task = args.task, None
+    elif args.task is not None and len(args.task) > 2:
+        raise ValueError(f"--task takes one task (a name or folder), not {len(args.task)} values.")
     for option, value, needs in (("--texts", args.texts, "distill"), ("--task", args.task, "task"),
-                                 ("--repeats", args.repeats, "task")):
+                                 ("--train-file", args.train_file, "task"),
+                                 ("--validation-file", args.validation_file, "task"), ("--seeds", args.seeds, "task")):
         if value is not None and args.error != needs:
             raise ValueError(f"{option} is for --error {needs}: use it with --error {needs}, or drop it.")
     if args.steps is not None and args.error == "prior":
         raise ValueError("--steps sets surrogate training steps: use it with --error distill or --error task.")
+    if args.error == "task" and (args.task is None) == (args.train_file is None or args.validation_file is None):
+        raise ValueError("--error task needs labelled data: --task TASK (a name or folder), or --train-file and "
+                         "--validation-file (files or datasets ids), not both.")
 
 
 def _error_objective(args: argparse.Namespace, parent: PreTrainedModel | str) -> ErrorObjective | None:
@@ -139,9 +156,20 @@ def _error_objective(args: argparse.Namespace, parent: PreTrainedModel | str) ->
             raise ValueError("--error distill needs --texts (unlabelled text: a file or a datasets id).")
         texts = load_texts(data_source(args.texts), column=args.text_column)
         return DistillationSurrogate(parent, texts, **steps, threads=threads)
-    if not args.task:
-        raise ValueError("--error task needs --task TRAIN DEV (labelled data: files or datasets ids).")
-    train, dev = (data_source(source) for source in args.task)
-    repeats = {} if args.repeats is None else {"repeats": args.repeats}
-    return TaskSurrogate(parent, train, dev, **steps, **repeats, text_column=args.text_column,
+    train, dev, text_column = _labelled_data(args)
+    seeds = {} if args.seeds is None else {"repeats": args.seeds}
+    return TaskSurrogate(parent, train, dev, **steps, **seeds, text_column=text_column,
                          label_column=args.label_column, threads=threads)
+
+
+def _labelled_data(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """The task surrogate's training and validation data and their text column."""
+    if args.task is None:
+        return data_source(args.train_file), data_source(args.validation_file), args.text_column
+    from ..tasks import load_task
+
+    task = load_task(args.task[0])
+    if len(task.text_columns) != 1:
+        raise ValueError(f"--task {args.task[0]} holds sentence pairs ({', '.join(task.text_columns)}); the task "
+                         "surrogate reads one text column: pass --train-file and --validation-file with --text-column.")
+    return task.train, task.validation, task.text_columns[0]

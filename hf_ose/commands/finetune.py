@@ -10,6 +10,7 @@ from typing import Any
 
 from ..agora.interfaces import AgoraError
 from ..io import ensure_writable_folder
+from .options import add_renamed
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,18 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--agora", action="store_true", help="run Agora's loop (settings, dev mistakes, new points)")
     command.add_argument("--distill", action="store_true", help="distil from the teacher's logits")
     command.add_argument("--lora", action="store_true", help="train LoRA adapters (merged before the final save)")
-    command.add_argument("--seeds", type=int, default=1, help="runs with seeds 0..N-1; the best dev score is kept")
+    command.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
+    command.add_argument("--seeds", type=int, default=1,
+                         help="runs with seeds SEED..SEED+N-1; the best development score is kept (default 1)")
     command.add_argument("--out", required=True, help="a new or empty output folder")
     command.add_argument("--epochs", type=float, default=3.0, help="epochs per fine-tuning (default 3)")
     command.add_argument("--batch-size", type=int, default=16, help="training batch size (default 16)")
-    command.add_argument("--lr", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    command.add_argument("--learning-rate", type=float, default=5e-5, help="learning rate (default 5e-5)")
+    add_renamed(command, "--lr", "--learning-rate", dest="learning_rate", type=float)
     command.add_argument("--max-length", type=int, default=128, help="tokens per example (default 128)")
     command.add_argument("--settings", help="Agora's settings: a JSON list of TrainingArguments dicts, or a file "
-                                               "(default: --lr halved, as given and doubled)")
+                                               "(default: --learning-rate halved, as given and doubled)")
     command.add_argument("--samples-per-mistake", type=int, default=4, help="new points per dev mistake (default 4)")
     command.add_argument("--sampler", default="token-edits",
                          help="token-edits, masked-lm or nearest-neighbours (default token-edits)")
-    command.add_argument("--rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
+    command.add_argument("--max-rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
+    add_renamed(command, "--rounds", "--max-rounds", dest="max_rounds", type=int)
     command.add_argument("--min-confidence", type=float, default=0.0,
                          help="teacher confidence a generated point needs to be kept (default 0)")
     command.add_argument("--train-rows", type=int, help="fine-tune on a random N-row subset of the train split")
@@ -54,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = FinetuneOptions(
         agora=args.agora, distill=args.distill, lora=args.lora, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.lr, max_length=args.max_length, settings=_settings(args.settings),
-        samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.rounds,
+        learning_rate=args.learning_rate, max_length=args.max_length, settings=_settings(args.settings),
+        samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.max_rounds,
         min_confidence=args.min_confidence,
     )
     if args.seeds < 1:
         raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
-    for option, value in (("--settings", args.settings), ("--rounds", args.rounds)):
+    for option, value in (("--settings", args.settings), ("--max-rounds", args.max_rounds)):
         if value is not None and not options.agora:
             raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
     if args.teacher and not options.needs_teacher:
@@ -81,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         folder = out / "teacher"
         print(f"No --teacher: fine-tuning {args.model} on {task.name} into {folder} first.")
         teacher = train_teacher(args.model, task, folder,
-                                args=options.arguments(folder, 0, distill=False, agora=False))
+                                args=options.arguments(folder, args.seed, distill=False, agora=False))
     runs = []
-    for seed in range(args.seeds):
-        print(f"Seed {seed + 1}/{args.seeds}")
+    for seed in range(args.seed, args.seed + args.seeds):
+        print(f"Seed {seed} ({seed - args.seed + 1}/{args.seeds})")
         runs.append(train_student(args.model, task, out / f"seed-{seed}" if args.seeds > 1 else out, options, seed,
                                   teacher))
     best = keep_best_seed(runs, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import data_source, existing_folder
+from .options import add_text_options, data_source, existing_folder
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -17,8 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     inherit.add_argument("--config", required=True, type=existing_folder,
                          help="the variant's config folder (e.g. OUT/configs/point-03-...)")
     inherit.add_argument("--out", required=True, help="a new or empty folder for the student; the command prints the class that loads it")
-    inherit.add_argument("--texts", help="calibration text (file or NAME[:SPLIT]): activation-based selection")
-    inherit.add_argument("--text-column", default="sentence", help="text column of --texts (default sentence)")
+    add_text_options(inherit, "activation-based selection of the inherited weights")
     return inherit
 
 

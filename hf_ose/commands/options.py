@@ -1,17 +1,25 @@
-"""Option helpers shared by several subcommands: argument types, the budget options and data sources."""
+"""The command line's shared vocabulary (docs/cli.md): options several subcommands take, spelled and parsed
+alike, with the old spellings they replace; argument types; data sources. Nothing here imports torch or
+transformers at parse time."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..latency.settings import RuntimeNotAvailableError, check_runtime_name
+from ..renamed_options import RenamedOption
 
 if TYPE_CHECKING:
     from datasets import Dataset
 
     from ..budgets import Budget
+
+#: The runtimes hf-ose ships or integrates (``hf_ose.latency.runtime_names()`` adds plugins'): where a model runs,
+#: spelled alike by ``extract --runtime`` (latency), ``export --runtime`` (the artifact) and ``compress --runtime``.
+RUNTIMES = ("pytorch", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8")
+#: The int8 runtimes among them (``compress --runtime``).
+INT8_RUNTIMES = tuple(name for name in RUNTIMES if name.endswith("-int8"))
 
 #: The budget options of ``extract`` and ``compress``, named as :class:`~hf_ose.budgets.Budget`'s limits.
 BUDGETS = ("max_latency_ms", "min_speedup", "max_params", "max_error_increase")
@@ -39,12 +47,37 @@ def existing_folder(text: str) -> str:
 
 
 def runtime_name(text: str) -> str:
-    """The name of a latency runtime that is installed."""
+    """The name of a latency runtime that is installed (the runtime registry loads only when one is named)."""
+    from ..latency.settings import RuntimeNotAvailableError, check_runtime_name
+
     try:
         check_runtime_name(text)
     except RuntimeNotAvailableError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
+
+
+def add_renamed(parser: argparse.ArgumentParser | argparse._ArgumentGroup, old: str, new: str, *, dest: str,
+                **kwargs: Any) -> None:
+    """Accept ``old``, a deprecated spelling of the option ``new`` (which stores into ``dest``), for one more
+    release: it parses as ``kwargs`` say, warns in one line and is hidden from ``--help``."""
+    parser.add_argument(old, action=RenamedOption, new=new, dest=dest, **kwargs)
+
+
+def add_text_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, purpose: str) -> None:
+    """``--texts`` (unlabelled text, used for ``purpose``) and ``--text-column``, alike in every subcommand."""
+    parser.add_argument("--texts", metavar="FILE_OR_DATASET",
+                        help=f"unlabelled text for {purpose}: a .txt/.tsv/.csv/.jsonl file or a datasets id "
+                             "NAME[:SPLIT]")
+    parser.add_argument("--text-column", default="sentence",
+                        help="text column of --texts and task files (default sentence)")
+
+
+def add_shared_options(command: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes: ``--verbose``."""
+    command.add_argument("--verbose", action="store_true",
+                         help="also show third-party log lines hf-ose hides (ONNX Runtime's pre-processing hints, "
+                              "transformers' LOAD REPORT tables and loss notices) and hf-ose's info lines")
 
 
 def add_budget_options(group: argparse._ArgumentGroup) -> None:
@@ -89,6 +122,9 @@ def data_source(spec: str) -> Path | Dataset:
     """A local file, or a ``datasets`` id ``NAME[:SPLIT]`` (split ``train`` by default)."""
     if Path(spec).exists():
         return Path(spec)
+    if Path(spec).suffix in (".txt", ".tsv", ".csv", ".jsonl"):
+        raise ValueError(f"{spec}: no such file; pass an existing .txt/.tsv/.csv/.jsonl file or a datasets id "
+                         "NAME[:SPLIT].")
     import datasets
 
     name, _, split = spec.partition(":")
