@@ -226,8 +226,8 @@ def test_int8_artifacts_sit_under_sentence_transformers_names_and_embed_like_pyt
 
 @slow
 def test_sentence_transformers_onnx_backend_loads_the_artifact(tmp_path, tiny_st_dir):
-    """Needs Optimum's ONNX Runtime package, which does not install beside transformers 5 from PyPI's releases
-    (docs/embeddings.md); skipped where it is missing."""
+    """Needs ``optimum.onnxruntime`` (beside transformers 5: the fork optimum-onnx-naf 0.1.1 with optimum 2.3.0,
+    see docs/embeddings.md; not a dependency of hf-ose); skipped where it is missing."""
     pytest.importorskip("optimum.onnxruntime", reason="sentence-transformers' ONNX backend needs optimum.onnxruntime")
     import shutil
 

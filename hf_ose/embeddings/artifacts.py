@@ -87,8 +87,7 @@ def export_int8(model_dir: str | Path, calibration: Sequence[str], *, backends: 
     if unknown or not backends:
         raise EmbeddingError(f"backends={list(backends)}: choose from {list(BACKENDS)}.")
     targets = {name: _target_files(name, variant or onnx_variant()) for name in backends}
-    existing = [str(path.relative_to(model_dir)) for files in targets.values() for _, path in files
-                if (model_dir / path).exists()]
+    existing = [str(path) for files in targets.values() for _, path in files if (model_dir / path).exists()]
     if existing and not overwrite:
         raise EmbeddingError(f"{model_dir} already holds {existing}: pass overwrite=True to replace them, or export "
                              "a copy of the folder.")
@@ -130,7 +129,7 @@ def artifact_encoder(model_dir: str | Path, backend: str, file_name: str | None 
 
 
 def _target_files(backend: str, variant: str) -> list[tuple[str, Path]]:
-    """(file the export writes, where it goes in the folder) per file, the graph last."""
+    """(file the export writes, where it goes relative to the folder) per file, the graph last."""
     if backend == "onnx":
         return [("model_quantized.onnx", Path(onnx_int8_file(variant)))]
     return [(f"{OPENVINO_INT8}.{suffix}", Path(OPENVINO_DIR, f"{OPENVINO_INT8}.{suffix}")) for suffix in ("bin", "xml")]
