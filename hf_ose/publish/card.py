@@ -102,6 +102,7 @@ class CardInputs:
     student: ModelSize
     parent: ModelSize
     pipeline_tag: str = "text-classification"
+    library_name: str = "transformers"  #: "sentence-transformers" for an embedding model
     license: str | None = None
     dataset: str | None = None
     scores: Sequence[Score] = ()
@@ -131,7 +132,7 @@ def build_card(inputs: CardInputs, *, picture: str | None = None) -> ModelCard:
     base = _hub_id(inputs.base_model)
     dataset = _hub_id(inputs.dataset) if inputs.dataset else None
     data = ModelCardData(
-        model_name=public(inputs.name), base_model=base, license=inputs.license, library_name="transformers",
+        model_name=public(inputs.name), base_model=base, license=inputs.license, library_name=inputs.library_name,
         pipeline_tag=inputs.pipeline_tag, tags=list(dict.fromkeys([*TAGS, *map(public, inputs.tags)])),
         datasets=[dataset] if dataset else None, eval_results=_eval_results(inputs, dataset),
     )
