@@ -15,8 +15,8 @@ __all__ = ["AgoraArguments"]
 
 _AGORA_FIELDS = frozenset({
     "agora_settings", "agora_samples_per_mistake", "agora_sampler", "agora_drop_share", "agora_max_rounds",
-    "agora_min_confidence", "agora_score_tolerance", "agora_text_columns", "agora_max_length", "distill", "distill_alpha",
-    "distill_temperature",
+    "agora_min_confidence", "agora_score_tolerance", "agora_labeller", "agora_text_columns", "agora_max_length",
+    "distill", "distill_alpha", "distill_temperature",
 })
 #: TrainingArguments fields a setting may not change: where runs write, and what runs at all.
 _FIXED_FIELDS = frozenset({"output_dir", "do_train", "do_eval", "do_predict", "push_to_hub"})
@@ -45,6 +45,9 @@ class AgoraArguments(TrainingArguments):
     agora_min_confidence: float = field(default=0.0, metadata={
         "help": "A generated point is kept when the labeller's top probability is at least this (for tags: on every "
                 "tagged token; scores are always kept)."})
+    agora_labeller: str | None = field(default=None, metadata={
+        "help": "A saved teacher's folder (a *ForSequenceClassification or *ForTokenClassification) that labels new "
+                "points when AgoraTrainer gets no labeller=; lets a script parsing its arguments name one."})
     agora_score_tolerance: float | None = field(default=None, metadata={
         "help": "Regression: a development score off by more than this (in the labels' units) is a mistake (None: a "
                 "tenth of the training scores' range, 0.5 on STS-B's 0-5)."})

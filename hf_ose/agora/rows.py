@@ -137,7 +137,7 @@ def read_split(data: Any, layout: Layout, space: LabelSpace, name: str, tokenize
     for point in points:
         if not all(isinstance(side, str) for side in sides(point)):
             raise AgoraError(f"The {name} has a row whose text is not a string ({point!r}): fill or drop it.")
-    return Split(name, points, [_label(value, space, name) for value in rows["label"]])
+    return Split(name, points, _labels(rows["label"], space, name))
 
 
 _HEADS = {CLASSIFICATION: "a sequence classifier (AutoModelForSequenceClassification, num_labels >= 2)",
@@ -175,7 +175,8 @@ def _read_tokenized(rows: Dataset, layout: Layout, space: LabelSpace, name: str,
         point = TokenizedPoint(**{c: tuple(v[i] for i in keep) for c, v in inputs.items()},
                                tags=None if tags is None else tuple(tags[i] for i in keep))
         points.append(point)
-        labels.append(list(point.tags) if per_token else _label(value, space, name))
+        labels.append(list(point.tags) if per_token else value)
+    labels = labels if per_token else _labels(labels, space, name)
     lengths = {len(ids) for ids in columns["input_ids"]}
     padded = "attention_mask" in columns and any(0 in mask for mask in columns["attention_mask"])
     width = lengths.pop() if len(lengths) == 1 and padded else None
@@ -194,7 +195,7 @@ def _tags(value: Any, length: int, space: LabelSpace, name: str, index: int) -> 
     bad = [t for t in tags if isinstance(t, bool) or not isinstance(t, (int, np.integer))
            or not (t == IGNORED or 0 <= t < space.num_labels)]
     if bad:
-        raise AgoraError(f"Row {index} of the {name} has tags {bad[:3]}: tags must be ids in [0, "
+        raise AgoraError(f"Row {index} of the {name} has tags {sorted(set(bad))[:3]}: tags must be ids in [0, "
                          f"{space.num_labels}) (the student's num_labels) or -100 for positions that do not count.")
     return [int(t) for t in tags]
 
@@ -223,7 +224,7 @@ def _word_tags(tags: list[Any], space: LabelSpace, name: str, index: int) -> lis
     bad = [t for t in tags if isinstance(t, bool) or not isinstance(t, (int, np.integer))
            or not 0 <= t < space.num_labels]
     if bad:
-        raise AgoraError(f"Row {index} of the {name} has tags {bad[:3]}: give tag ids in [0, {space.num_labels}) "
+        raise AgoraError(f"Row {index} of the {name} has tags {sorted(set(bad))[:3]}: give tag ids in [0, {space.num_labels}) "
                          "or names from the student's config.label2id.")
     return [int(t) for t in tags]
 
@@ -236,6 +237,18 @@ def _aligned_word_tags(word_ids: Sequence[int | None], word_tags: Sequence[int])
         aligned.append(IGNORED if word is None or word == previous else int(word_tags[word]))
         previous = word
     return aligned
+
+
+def _labels(values: Sequence[Any], space: LabelSpace, name: str) -> list[int | float]:
+    """A split's per-row labels for the student's task; scores given to a classifier are refused as such."""
+    if space.kind == CLASSIFICATION:
+        scores = [v for v in values if isinstance(v, (float, np.floating)) and math.isfinite(v)
+                  and not float(v).is_integer()]
+        if scores:
+            raise AgoraError(f"The {name} has label {scores[0]!r}, a score, but the student classifies "
+                             f"{space.num_labels} classes: for regression load it with num_labels=1 "
+                             "(problem_type 'regression').")
+    return [_label(value, space, name) for value in values]
 
 
 def _label(value: Any, space: LabelSpace, name: str) -> int | float:
@@ -252,10 +265,6 @@ def _label(value: Any, space: LabelSpace, name: str) -> int | float:
                              f"{space.label2id} does not name: set the model's id2label/label2id, or give "
                              "integer labels.")
         return space.label2id[value]
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and not float(value).is_integer():
-        raise AgoraError(f"The {name} has label {value!r}, a score, but the student classifies "
-                         f"{space.num_labels} classes: for regression load it with num_labels=1 "
-                         "(problem_type 'regression').")
     if isinstance(value, (float, np.floating)) and math.isfinite(value):
         value = int(value)
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < space.num_labels:

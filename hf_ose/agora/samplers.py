@@ -184,7 +184,8 @@ class TokenEditSampler(Sampler):
                            tokenizer: PreTrainedTokenizerBase) -> list[TokenizedPoint]:
         """Up to ``per_point`` distinct edits of a tokenized point, each changing one segment (a run of ordinary
         tokens between special tokens: one side of a pair)."""
-        segments = _segments(point, set(tokenizer.all_special_ids) - {tokenizer.unk_token_id})
+        ordinary = {tokenizer.unk_token_id, tokenizer.mask_token_id}  # text tokens, though special to the tokenizer
+        segments = _segments(point, set(tokenizer.all_special_ids) - ordinary)
         mask = None if mask_id is None else _UnitMask(mask_id)
         seen, kept = {point.input_ids}, []
         for _ in range(per_point * self.tries):

@@ -307,12 +307,12 @@ class AgoraTrainer(Trainer):
     def _checked_labeller(self, probe: list[Point]) -> Labeller | None:
         """The labeller as a :class:`Labeller`, its label space checked against the student's after labelling
         ``probe`` (a callable labeller learns its width from its first answer)."""
-        if self.labeller is None:
+        labeller = self.labeller if self.labeller is not None else self.args.agora_labeller
+        if labeller is None:
             if self.args.distill:
                 raise AgoraError("distill=True trains on a labeller's soft targets: pass labeller= (a teacher "
                                  "model, a pipeline or a callable), or set distill=False.")
             return None
-        labeller = self.labeller
         if not isinstance(labeller, Labeller):
             from .labellers import as_labeller
 
