@@ -23,8 +23,9 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATIO
 from ..distillation.losses import score_distillation_loss, task_distillation_loss, token_distillation_loss
 from .interfaces import IGNORED, AgoraError, Labeller, Point, TokenizedPoint
 
-__all__ = ["CLASSIFICATION", "KINDS", "is_token_classifier", "relabelled", "REGRESSION", "TOKEN_CLASSIFICATION", "Labelled", "distillation_loss",
-           "label_points", "mistakes", "model_kind", "predicted_labels", "row_predictions"]
+__all__ = ["CLASSIFICATION", "KINDS", "REGRESSION", "TOKEN_CLASSIFICATION", "Labelled", "distillation_loss",
+           "is_token_classifier", "label_points", "mistakes", "model_kind", "predicted_labels", "relabelled",
+           "row_predictions"]
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

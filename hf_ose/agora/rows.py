@@ -191,7 +191,8 @@ def _tags(value: Any, length: int, space: LabelSpace, name: str, index: int) -> 
     tags = list(value)
     if len(tags) != length:
         raise AgoraError(f"Row {index} of the {name} has {len(tags)} labels for {length} tokens: align the tags to "
-                         "the tokens (first sub-word tagged, the rest -100), as for DataCollatorForTokenClassification.")
+                         "the tokens (first sub-word tagged, the rest -100), as for "
+                         "DataCollatorForTokenClassification.")
     bad = [t for t in tags if isinstance(t, bool) or not isinstance(t, (int, np.integer))
            or not (t == IGNORED or 0 <= t < space.num_labels)]
     if bad:
@@ -224,8 +225,8 @@ def _word_tags(tags: list[Any], space: LabelSpace, name: str, index: int) -> lis
     bad = [t for t in tags if isinstance(t, bool) or not isinstance(t, (int, np.integer))
            or not 0 <= t < space.num_labels]
     if bad:
-        raise AgoraError(f"Row {index} of the {name} has tags {sorted(set(bad))[:3]}: give tag ids in [0, {space.num_labels}) "
-                         "or names from the student's config.label2id.")
+        raise AgoraError(f"Row {index} of the {name} has tags {sorted(set(bad))[:3]}: give tag ids in "
+                         f"[0, {space.num_labels}) or names from the student's config.label2id.")
     return [int(t) for t in tags]
 
 

@@ -70,8 +70,9 @@ class AgoraTrainer(Trainer):
     development mistakes (a wrong class; a sentence with any wrong tag; a score off by more than
     ``agora_score_tolerance``), samples points near each, labels them with the labeller, keeps those labelled
     with top probability >= ``agora_min_confidence`` (every tag, for token classification) and appends them to
-    the training set, then drops the worst share of settings. Without a labeller no points are generated: the loop is then
-    successive halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
+    the training set, then drops the worst share of settings. Without a labeller (``labeller=``, or
+    ``args.agora_labeller``, a saved teacher's folder) no points are generated: the loop is then successive
+    halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
     saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
     ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in ``output_dir/adapter``.
     The test set is read before the loop (checks: labels, no overlap with the development set) and after it
@@ -290,6 +291,8 @@ class AgoraTrainer(Trainer):
 
     def _read(self, data: Any, name: str) -> Split:
         """A split laid out as the training set is (raw text in the same columns, words, or tokenized rows)."""
+        if self._layout is None:  # evaluate_test() before train(): the split sets the form
+            self._layout = layout_of(data, self.args.agora_text_columns, name)
         configured = self._layout.columns if self._layout.form == "text" else None
         layout = layout_of(data, configured, name)
         if layout.form != self._layout.form:
