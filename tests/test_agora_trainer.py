@@ -167,7 +167,9 @@ def test_the_test_set_is_read_only_after_the_loop_by_the_best_model(run, tokeniz
     test = sst2_rows("test", 40)
     accuracy = float(np.mean(_predict(trainer.model, tokenizer, test) == [r["label"] for r in test]))
     assert trainer.agora_report.test_accuracy == pytest.approx(accuracy)
-    assert callback.logs[-1] == {"test_accuracy": pytest.approx(accuracy), "epoch": 0}
+    assert trainer.agora_report.test_metrics["test_accuracy"] == trainer.agora_report.test_accuracy
+    assert callback.logs[-1] == {**trainer.agora_report.test_metrics, "epoch": 0}
+    assert set(callback.logs[-1]) == {"test_accuracy", "test_loss", "epoch"}
 
 
 def test_report_is_logged_each_round_and_saved_as_json(run) -> None:

@@ -4,7 +4,7 @@ augmentation and distillation from a teacher. Names load on first use, so ``impo
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy_names
-from .interfaces import AgoraError, Labeller, Point, Sampler
+from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint
 
 #: Public names loaded on first use, by the module that defines them.
 _LAZY: dict[str, str] = {
@@ -51,4 +51,4 @@ if TYPE_CHECKING:
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
-__all__ = ["AgoraError", "Labeller", "Point", "Sampler", *_LAZY]
+__all__ = ["AgoraError", "Labeller", "Point", "Sampler", "TokenizedPoint", *_LAZY]

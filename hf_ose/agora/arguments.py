@@ -15,8 +15,8 @@ __all__ = ["AgoraArguments"]
 
 _AGORA_FIELDS = frozenset({
     "agora_settings", "agora_samples_per_mistake", "agora_sampler", "agora_drop_share", "agora_max_rounds",
-    "agora_min_confidence", "agora_text_columns", "agora_max_length", "distill", "distill_alpha",
-    "distill_temperature",
+    "agora_min_confidence", "agora_score_tolerance", "agora_labeller", "agora_text_columns", "agora_max_length",
+    "distill", "distill_alpha", "distill_temperature",
 })
 #: TrainingArguments fields a setting may not change: where runs write, and what runs at all.
 _FIXED_FIELDS = frozenset({"output_dir", "do_train", "do_eval", "do_predict", "push_to_hub"})
@@ -43,14 +43,22 @@ class AgoraArguments(TrainingArguments):
     agora_max_rounds: int | None = field(default=None, metadata={
         "help": "Cap on rounds (None: until every setting has been dropped)."})
     agora_min_confidence: float = field(default=0.0, metadata={
-        "help": "A generated point is kept when the labeller's top probability is at least this."})
+        "help": "A generated point is kept when the labeller's top probability is at least this (for tags: on every "
+                "tagged token; scores are always kept)."})
+    agora_labeller: str | None = field(default=None, metadata={
+        "help": "A saved teacher's folder (a *ForSequenceClassification or *ForTokenClassification) that labels new "
+                "points when AgoraTrainer gets no labeller=; lets a script parsing its arguments name one."})
+    agora_score_tolerance: float | None = field(default=None, metadata={
+        "help": "Regression: a development score off by more than this (in the labels' units) is a mistake (None: a "
+                "tenth of the training scores' range, 0.5 on STS-B's 0-5)."})
     # annotated as a list so that HfArgumentParser reads it as words; stored as a tuple
     agora_text_columns: list[str] | None = field(default=None, metadata={
         "help": "Text columns, stored as a tuple (None: 'sentence', or 'sentence1' and 'sentence2')."})
     agora_max_length: int = field(default=128, metadata={"help": "Token budget of every encoded point."})
     distill: bool = field(default=False, metadata={
-        "help": "Train on alpha * CE + (1 - alpha) * T^2 * KL(labeller || student) (needs a labeller)."})
-    distill_alpha: float = field(default=0.5, metadata={"help": "Weight of the label cross-entropy."})
+        "help": "Train on alpha * CE + (1 - alpha) * T^2 * KL(labeller || student), per tagged token for tags, or "
+                "alpha * MSE(label) + (1 - alpha) * MSE(labeller's score) for regression (needs a labeller)."})
+    distill_alpha: float = field(default=0.5, metadata={"help": "Weight of the label's loss (cross-entropy or MSE)."})
     distill_temperature: float = field(default=2.0, metadata={"help": "Distillation temperature T."})
 
     def __post_init__(self) -> None:
@@ -77,6 +85,10 @@ class AgoraArguments(TrainingArguments):
                             "set agora_max_rounds")
         if not 0.0 <= self.agora_min_confidence <= 1.0:
             problems.append(f"agora_min_confidence={self.agora_min_confidence}: give a probability in [0, 1]")
+        tolerance = self.agora_score_tolerance
+        if tolerance is not None and not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance)
+                                          and tolerance >= 0):
+            problems.append(f"agora_score_tolerance={tolerance!r}: give a score difference >= 0 or None")
         columns = self.agora_text_columns
         if columns is not None and (len(columns) not in (1, 2)
                                     or not all(isinstance(c, str) and c for c in columns)):

@@ -74,16 +74,20 @@ class AgoraRound:
 
 @dataclass
 class AgoraReport:
-    """The whole run: how settings were ranked (``metric``, ``greater_is_better``), the rounds, the best model's
-    setting, round and development score, and ``test_accuracy`` (None without a test set)."""
+    """The whole run: the task kind, how settings were ranked (``metric``, ``greater_is_better``), the rounds, the
+    best model's setting, round and development score, and its test scores: ``test_metrics`` (what
+    ``compute_metrics`` gives on the test set, with ``test_loss``) and, for classification, ``test_accuracy``
+    (None without a test set)."""
 
     metric: str
     greater_is_better: bool
+    task: str = "classification"
     rounds: list[AgoraRound] = field(default_factory=list)
     best_setting: dict[str, Any] | None = None
     best_round: int | None = None
     dev_score: float | None = None
     test_accuracy: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     hf_ose_version: str = ""
 
@@ -97,6 +101,7 @@ class AgoraReport:
         data = asdict(self)
         data["dev_score"] = _finite(self.dev_score)
         data["test_accuracy"] = _finite(self.test_accuracy)
+        data["test_metrics"] = {k: _finite(v) for k, v in self.test_metrics.items()}
         for entry in data["rounds"]:
             for scored in entry["settings"]:
                 scored["score"] = _finite(scored["score"])
@@ -123,10 +128,11 @@ class AgoraReport:
 
 @dataclass(frozen=True)
 class FinishedRun:
-    """What a finished run recorded: its score, development predictions and Trainer output."""
+    """What a finished run recorded: its score, development predictions (per row: a class, a score, or the tags
+    on its tagged positions) and Trainer output."""
 
     score: float
-    predicted: np.ndarray
+    predicted: Any
     output: TrainOutput
 
 
@@ -141,7 +147,8 @@ def save_run(folder: Path, key: str, run: FinishedRun, model: nn.Module) -> None
     """Record a finished run in ``folder`` (weights first, the record last: a record means a whole run)."""
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), folder / RUN_WEIGHTS)
-    record = {"key": key, "score": run.score, "predicted": run.predicted.tolist(),
+    predicted = [np.asarray(row).tolist() for row in run.predicted]
+    record = {"key": key, "score": run.score, "predicted": predicted,
               "global_step": run.output.global_step, "training_loss": run.output.training_loss,
               "metrics": run.output.metrics}
     atomic_write(folder / RUN_RECORD, json.dumps(record, default=float))
@@ -157,4 +164,7 @@ def load_run(folder: Path, key: str, model: nn.Module) -> FinishedRun | None:
         return None
     model.load_state_dict(torch.load(folder / RUN_WEIGHTS, map_location="cpu", weights_only=True))
     output = TrainOutput(record["global_step"], record["training_loss"], record["metrics"])
-    return FinishedRun(float(record["score"]), np.asarray(record["predicted"], dtype=np.int64), output)
+    predicted = record["predicted"]
+    rows = [np.asarray(row, dtype=np.int64) for row in predicted] if predicted and isinstance(predicted[0], list) \
+        else np.asarray(predicted)
+    return FinishedRun(float(record["score"]), rows, output)

@@ -3,13 +3,16 @@
 within a token budget and keep only new, distinct candidates (never an exact copy of the point they came from).
 
 Every sampler here draws from ``random.Random(f"{seed}/{index}")`` per input point, so a point's samples do
-not depend on the other points in the call, and edits one side of a sentence pair at a time.
+not depend on the other points in the call, and edits one side of a sentence pair at a time. On tokenized points
+(a tokenized dataset's rows) the token edits work on the token ids, special tokens kept in place; on tagged points
+(token classification) they work on whole words, each word's tag moving with it.
 """
 
 from __future__ import annotations
 
 import inspect
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
@@ -21,7 +24,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from ..distillation.losses import mean_pool
 from ..parent import resolve_model_source
 from ..plugins import Registry, deprecated_view
-from .interfaces import AgoraError, Point, Sampler, check_batching, sides
+from .interfaces import IGNORED, AgoraError, Point, Sampler, TokenizedPoint, check_batching, sides
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -121,9 +124,19 @@ def collect(point: Point, candidates: Iterable[tuple[Point, int | None]], per_po
 OPERATIONS = ("drop", "swap", "mask")
 
 
+def _raw_text_only(sampler: Sampler, points: Sequence[Point]) -> None:
+    if any(isinstance(point, TokenizedPoint) for point in points):
+        raise AgoraError(f"{type(sampler).__name__} samples raw text, and these points are tokenized: use the "
+                         "'token-edits' sampler, which edits token ids (and whole words for token classification), "
+                         "or give the datasets as raw text.")
+
+
 class TokenEditSampler(Sampler):
     """Light edits at the tokenizer's token level: drop one token, swap two neighbouring tokens, or replace a
-    span of up to ``max_span`` tokens with the mask token (the unknown token when there is none)."""
+    span of up to ``max_span`` tokens with the mask token (the unknown token when there is none). A tokenized
+    point is edited in its ids, special tokens left in place (a new point is never longer than its source); a
+    tagged point (token classification) by whole words: a word is dropped or swapped with its sub-words and tag,
+    and a masked word becomes one mask token keeping the word's tag position."""
 
     name = "token-edits"
 
@@ -145,46 +158,138 @@ class TokenEditSampler(Sampler):
         out = []
         for index, point in enumerate(points):
             rng = random.Random(f"{seed}/{index}")
+            if isinstance(point, TokenizedPoint):
+                out.append(self._tokenized_samples(point, per_point, rng, mask_id, tokenizer))
+                continue
             ids = [token_ids(text, tokenizer) for text in sides(point)]
-            edits = self._edits(point, ids, rng, mask_id, tokenizer, per_point * self.tries)
+            edits = self._edits(point, ids, rng, None if mask_id is None else _IdMask(mask_id), tokenizer,
+                                per_point * self.tries)
             out.append(collect(point, edits, per_point, tokenizer, max_length))
         return out
 
-    def _edits(self, point: Point, ids: list[list[int]], rng: random.Random, mask_id: int | None,
+    def _edits(self, point: Point, ids: list[list[int]], rng: random.Random, mask: _IdMask | None,
                tokenizer: PreTrainedTokenizerBase, attempts: int) -> Iterator[tuple[Point, int | None]]:
         """Edited points, each with the side it left untouched (None for a single sentence)."""
         for _ in range(attempts):
             options = [(side, op) for side, side_ids in enumerate(ids) for op in self.operations
-                       if _possible(op, side_ids, mask_id)]
+                       if _possible(op, side_ids, mask)]
             if not options:
                 return
             side, op = rng.choice(options)
-            edited = _apply(op, ids[side], rng, mask_id, self.max_span)
+            edited = _apply(op, ids[side], rng, mask, self.max_span)
             text = tokenizer.decode(edited, skip_special_tokens=False).strip()
             yield with_side(point, side, text), (1 - side if len(ids) == 2 else None)
 
+    def _tokenized_samples(self, point: TokenizedPoint, per_point: int, rng: random.Random, mask_id: int | None,
+                           tokenizer: PreTrainedTokenizerBase) -> list[TokenizedPoint]:
+        """Up to ``per_point`` distinct edits of a tokenized point, each changing one segment (a run of ordinary
+        tokens between special tokens: one side of a pair)."""
+        ordinary = {tokenizer.unk_token_id, tokenizer.mask_token_id}  # text tokens, though special to the tokenizer
+        segments = _segments(point, set(tokenizer.all_special_ids) - ordinary)
+        mask = None if mask_id is None else _UnitMask(mask_id)
+        seen, kept = {point.input_ids}, []
+        for _ in range(per_point * self.tries):
+            options = [(k, op) for k, (_, units) in enumerate(segments) for op in self.operations
+                       if _possible(op, units, mask)]
+            if not options or len(kept) == per_point:
+                break
+            k, op = rng.choice(options)
+            candidate = _rebuilt(point, segments, k, _apply(op, segments[k][1], rng, mask, self.max_span))
+            if candidate.input_ids not in seen:
+                seen.add(candidate.input_ids)
+                kept.append(candidate)
+        return kept
 
-def _possible(op: str, ids: list[int], mask_id: int | None) -> bool:
+
+#: One editable unit of a tokenized point, a token or a whole word: its positions' (input id, token type, tag).
+_Unit = tuple[tuple[int, Any, int], ...]
+
+
+def _segments(point: TokenizedPoint, special: set[int]) -> list[tuple[int, list[_Unit]]]:
+    """The point's runs of ordinary tokens, each as (start position, units). Without tags a unit is a token;
+    with tags a unit is a word: a tagged position and the untagged positions after it."""
+    types = point.token_type_ids or (None,) * len(point.input_ids)
+    tags = point.tags or (IGNORED,) * len(point.input_ids)
+    segments: list[tuple[int, list[list[tuple[int, Any, int]]]]] = []
+    open_run = False
+    for position, entry in enumerate(zip(point.input_ids, types, tags)):
+        if entry[0] in special:
+            open_run = False
+            continue
+        if not open_run:
+            segments.append((position, []))
+            open_run = True
+        units = segments[-1][1]
+        if point.tags is None or entry[2] != IGNORED or not units:
+            units.append([entry])
+        else:
+            units[-1].append(entry)
+    return [(start, [tuple(unit) for unit in units]) for start, units in segments]
+
+
+def _rebuilt(point: TokenizedPoint, segments: list[tuple[int, list[_Unit]]], k: int,
+             edited: list[_Unit]) -> TokenizedPoint:
+    """``point`` with segment ``k``'s units replaced by ``edited`` (the rest, special tokens included, kept)."""
+    start, units = segments[k]
+    end = start + sum(len(unit) for unit in units)
+    entries = [entry for unit in edited for entry in unit]
+    ids = point.input_ids[:start] + tuple(e[0] for e in entries) + point.input_ids[end:]
+    changed: dict[str, tuple[Any, ...]] = {"input_ids": ids}
+    if point.attention_mask is not None:
+        changed["attention_mask"] = (1,) * len(ids)
+    if point.token_type_ids is not None:
+        changed["token_type_ids"] = (point.token_type_ids[:start] + tuple(e[1] for e in entries)
+                                     + point.token_type_ids[end:])
+    if point.tags is not None:
+        changed["tags"] = point.tags[:start] + tuple(e[2] for e in entries) + point.tags[end:]
+    return replace(point, **changed)
+
+
+class _IdMask:
+    """Masking token ids: a token becomes the mask id."""
+
+    def __init__(self, mask_id: int) -> None:
+        self.mask_id = mask_id
+
+    def is_masked(self, item: Any) -> bool:
+        return item == self.mask_id
+
+    def masked(self, item: Any) -> Any:
+        return self.mask_id
+
+
+class _UnitMask(_IdMask):
+    """Masking units: a token or a word becomes one mask token, keeping its first position's type and tag."""
+
+    def is_masked(self, item: _Unit) -> bool:
+        return len(item) == 1 and item[0][0] == self.mask_id
+
+    def masked(self, item: _Unit) -> _Unit:
+        return ((self.mask_id, item[0][1], item[0][2]),)
+
+
+def _possible(op: str, items: list[Any], mask: _IdMask | None) -> bool:
     if op == "drop":
-        return len(ids) >= 2
+        return len(items) >= 2
     if op == "swap":
-        return any(a != b for a, b in zip(ids, ids[1:]))
-    return mask_id is not None and any(i != mask_id for i in ids)
+        return any(a != b for a, b in zip(items, items[1:]))
+    return mask is not None and any(not mask.is_masked(i) for i in items)
 
 
-def _apply(op: str, ids: list[int], rng: random.Random, mask_id: int | None, max_span: int) -> list[int]:
-    """``ids`` changed by ``op`` (which :func:`_possible` allows); the input list is left as it is."""
-    ids = list(ids)
+def _apply(op: str, items: list[Any], rng: random.Random, mask: _IdMask | None, max_span: int) -> list[Any]:
+    """``items`` (token ids or units) changed by ``op`` (which :func:`_possible` allows); the input list is left
+    as it is."""
+    items = list(items)
     if op == "drop":
-        del ids[rng.randrange(len(ids))]
+        del items[rng.randrange(len(items))]
     elif op == "swap":
-        i = rng.choice([i for i in range(len(ids) - 1) if ids[i] != ids[i + 1]])
-        ids[i], ids[i + 1] = ids[i + 1], ids[i]
+        i = rng.choice([i for i in range(len(items) - 1) if items[i] != items[i + 1]])
+        items[i], items[i + 1] = items[i + 1], items[i]
     else:
-        start = rng.choice([i for i, token in enumerate(ids) if token != mask_id])
-        length = rng.randint(1, min(max_span, len(ids) - start))
-        ids[start:start + length] = [mask_id] * length
-    return ids
+        start = rng.choice([i for i, item in enumerate(items) if not mask.is_masked(item)])
+        length = rng.randint(1, min(max_span, len(items) - start))
+        items[start:start + length] = [mask.masked(item) for item in items[start:start + length]]
+    return items
 
 
 class MaskedLMSampler(Sampler):
@@ -230,6 +335,7 @@ class MaskedLMSampler(Sampler):
     def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
                max_length: int, seed: int) -> list[list[Point]]:
         """Up to ``per_point`` distinct substitutions per point, within ``max_length`` tokens of ``tokenizer``."""
+        _raw_text_only(self, points)
         training = self.model.training
         self.model.eval()
         try:
@@ -332,6 +438,7 @@ class NearestNeighbourSampler(Sampler):
     def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
                max_length: int, seed: int) -> list[list[Point]]:
         """Up to ``per_point`` pool neighbours per point (fewer when the pool runs out), within ``max_length``."""
+        _raw_text_only(self, points)
         if self._pool_embeddings is None:
             self._pool_embeddings = self.embed(self.pool)
         queries = list(dict.fromkeys(text for point in points for text in sides(point)))

@@ -16,22 +16,26 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from transformers import PreTrainedTokenizerBase, Trainer
+from transformers import DataCollatorForTokenClassification, PreTrainedTokenizerBase, Trainer
 from transformers.trainer_utils import TrainOutput
 
-from ..distillation.losses import logits_kl_loss
+from ..distillation.losses import task_distillation_loss
 from ..finetune import last_complete_checkpoint
 from ..io import atomic_write, ensure_writable_folder
 from .arguments import AgoraArguments
 from .finetuning import save_for_transformers
-from .interfaces import AgoraError, Labeller, Point, Sampler
+from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint
+from .kinds import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Labelled, distillation_loss, label_points,
+                    mistakes, model_kind, predicted_labels, relabelled, row_predictions)
 from .records import AgoraReport, AgoraRound, FinishedRun, load_run, run_key, save_run
-from .rows import (TEACHER_COLUMN, LabelSpace, Split, check_label_sets, check_no_overlap, encode, read_split,
-                   text_columns)
+from .rows import (TEACHER_COLUMN, Layout, LabelSpace, Split, check_label_sets, check_no_overlap, encode,
+                   layout_of, read_split)
 
 __all__ = ["AgoraTrainer", "RunTrainer", "predicted_labels", "task_distillation_loss"]
+
+#: Trainer.predict's timing figures, left out of the test metrics.
+_TIMING = ("runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
 
 
 @dataclass
@@ -40,7 +44,7 @@ class _Run:
 
     setting: dict[str, Any]
     score: float
-    predicted: np.ndarray
+    predicted: Any
     model: nn.Module
     output: TrainOutput
     round: int
@@ -50,19 +54,25 @@ class AgoraTrainer(Trainer):
     """A drop-in :class:`~transformers.Trainer` running Agora (design notes, "Agora") in ``train()``.
 
     Same constructor as ``Trainer`` plus ``labeller`` (a :class:`Labeller`, or what
-    :func:`hf_ose.agora.labellers.as_labeller` accepts: a ``*ForSequenceClassification`` teacher, a
-    ``pipeline``, a callable returning probabilities), ``sampler`` (a :class:`Sampler`; default
-    ``get_sampler(args.agora_sampler)``) and ``test_dataset``. The datasets hold raw text (``sentence``, or
-    ``sentence1`` and ``sentence2``, or ``args.agora_text_columns``) and ``label`` (integers, or names in the
-    model's ``label2id``); the trainer tokenizes them with ``processing_class``.
+    :func:`hf_ose.agora.labellers.as_labeller` accepts: a teacher model for the task, a ``pipeline``, a
+    callable), ``sampler`` (a :class:`Sampler`; default ``get_sampler(args.agora_sampler)``) and
+    ``test_dataset``. The task comes from the model's head: a ``*ForSequenceClassification`` classifies (or, with
+    ``num_labels=1``, regresses a score), a ``*ForTokenClassification`` tags tokens; labels of another shape are
+    refused. The datasets hold what ``Trainer`` takes, tokenized rows (``input_ids``, ``attention_mask``, ...,
+    and ``labels``: a class, a score, or tags aligned to the tokens with -100 where none counts) batched by
+    ``data_collator``, or raw text that the trainer tokenizes with ``processing_class``: text columns
+    (``sentence``, or ``sentence1`` and ``sentence2``, or ``args.agora_text_columns``) with ``label`` (integers
+    or names in the model's ``label2id``, or scores), or words (``tokens``) with ``ner_tags``.
 
     Each round fine-tunes every remaining setting from the same initial weights (a copy of ``model`` taken at
     construction, or ``model_init``) under ``output_dir/agora/round-R/setting-I``, scores it on the development
     set with ``metric_for_best_model`` (default ``eval_loss``, lower is better), takes the round's best model's
-    development mistakes (arg-max prediction != label), samples points near each, keeps those the labeller
-    labels with top probability >= ``agora_min_confidence`` (with that label) and appends them to the training
-    set, then drops the worst share of settings. Without a labeller no points are generated: the loop is then
-    successive halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
+    development mistakes (a wrong class; a sentence with any wrong tag; a score off by more than
+    ``agora_score_tolerance``), samples points near each, labels them with the labeller, keeps those labelled
+    with top probability >= ``agora_min_confidence`` (every tag, for token classification) and appends them to
+    the training set, then drops the worst share of settings. Without a labeller (``labeller=``, or
+    ``args.agora_labeller``, a saved teacher's folder) no points are generated: the loop is then successive
+    halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
     saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
     ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in ``output_dir/adapter``.
     The test set is read before the loop (checks: labels, no overlap with the development set) and after it
@@ -80,7 +90,8 @@ class AgoraTrainer(Trainer):
                              "optimizer cannot follow: pass optimizer_cls_and_kwargs=(cls, kwargs) instead of "
                              "optimizers=(...).")
         if not isinstance(self.processing_class, PreTrainedTokenizerBase):
-            raise AgoraError("AgoraTrainer tokenizes raw text and samples new text: pass processing_class=tokenizer.")
+            raise AgoraError("AgoraTrainer tokenizes raw text and edits token ids with the tokenizer's special and "
+                             "mask tokens: pass processing_class=tokenizer.")
         if sampler is not None and not isinstance(sampler, Sampler):
             raise AgoraError(f"sampler must be a hf_ose.agora.Sampler, got {type(sampler).__name__}; or leave it "
                              "None and name one with AgoraArguments.agora_sampler.")
@@ -92,8 +103,11 @@ class AgoraTrainer(Trainer):
         self.agora_train_split: Split | None = None
         self._user_callbacks = list(given.get("callbacks") or [])
         self._initial_model = None if self.model_init is not None else copy.deepcopy(self.model)
-        self._space = LabelSpace.of(self.model.config)
-        self._columns: tuple[str, ...] | None = None
+        self._space = LabelSpace.of(self.model.config, model_kind(self.model))
+        self._layout: Layout | None = None
+        self._score_range: tuple[float, float] | None = None
+        if given.get("data_collator") is None and self._space.kind == TOKEN_CLASSIFICATION:
+            self.data_collator = DataCollatorForTokenClassification(self.processing_class)
 
     # ---- the loop --------------------------------------------------------------------------------------------
 
@@ -110,36 +124,37 @@ class AgoraTrainer(Trainer):
         train, dev = self._read_splits()
         labeller = self._checked_labeller(train.points[:1])
         metric, greater = self._metric()
-        report = AgoraReport(metric=metric, greater_is_better=greater)
+        report = AgoraReport(metric=metric, greater_is_better=greater, task=self._space.kind)
         if labeller is None:
             report.notes.append("no labeller given: no points generated; the loop is successive halving over "
                                 "the settings")
         dev_set = encode(self.processing_class, dev, self.args.agora_max_length)
-        teacher = _log(self._probabilities(labeller, train.points)) if labeller and self.args.distill else None
+        teacher = self._label(labeller, train.points).targets if labeller and self.args.distill else None
+        tolerance = self._tolerance()
         settings, best = self.args.settings(), None
         for index in itertools.count():
             train_set = encode(self.processing_class, train, self.args.agora_max_length, teacher)
             runs = [self._fine_tune(setting, index, i, train_set, dev_set) for i, setting in enumerate(settings)]
             ranked = sorted(range(len(runs)), key=lambda i: (self._rank(runs[i].score), i))
             top = runs[ranked[0]]
-            mistakes = [k for k, (p, y) in enumerate(zip(top.predicted, dev.labels)) if p != y]
+            wrong = mistakes(self._space.kind, top.predicted, dev.labels, tolerance)
             share = self.args.agora_drop_share
             dropped = 0 if share == 0 else min(len(runs), max(1, math.floor(share * len(runs))))
             survivors = sorted(ranked[:len(runs) - dropped])
             last = not survivors or (self.args.agora_max_rounds is not None and index + 1 >= self.args.agora_max_rounds)
             entry = AgoraRound(round=index, settings=[{"setting": runs[i].setting, "score": runs[i].score}
                                                      for i in ranked],
-                               best_setting=top.setting, train_size=len(train), mistakes=len(mistakes),
-                               mistake_indices=mistakes, dropped=[runs[i].setting for i in ranked[len(survivors):]])
+                               best_setting=top.setting, train_size=len(train), mistakes=len(wrong),
+                               mistake_indices=wrong, dropped=[runs[i].setting for i in ranked[len(survivors):]])
             if last:
                 entry.notes.append("last round: no points generated (no later round would train on them)")
-            elif labeller is not None and not mistakes:
+            elif labeller is not None and not wrong:
                 entry.notes.append("no development mistakes: nothing to sample near")
             elif labeller is not None:
-                points, probabilities = self._augment(index, mistakes, dev, labeller, entry)
-                train = train.extended(points, probabilities.argmax(axis=1))
+                points, labelled = self._augment(index, wrong, dev, labeller, entry)
+                train = train.extended(relabelled(self._space.kind, points, labelled.labels), labelled.labels)
                 if teacher is not None:
-                    teacher = np.concatenate([teacher, _log(probabilities)])
+                    teacher = [*teacher, *labelled.targets]
             if best is None or not self._rank(top.score) > self._rank(best.score):
                 best = top  # ties go to the later round, which trained on more points
             report.rounds.append(entry)
@@ -169,7 +184,8 @@ class AgoraTrainer(Trainer):
         if metric not in prediction.metrics:
             raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only "
                              f"{sorted(prediction.metrics)}: return it from compute_metrics, or choose one of these.")
-        run = FinishedRun(float(prediction.metrics[metric]), predicted_labels(prediction.predictions), output)
+        predicted = row_predictions(self._space.kind, prediction.predictions, prediction.label_ids)
+        run = FinishedRun(float(prediction.metrics[metric]), predicted, output)
         if self.is_world_process_zero():
             save_run(folder, key, run, trainer.model)
         return _Run(setting, run.score, run.predicted, trainer.model, output, round_index)
@@ -182,16 +198,17 @@ class AgoraTrainer(Trainer):
                           model_init=self.model_init if model is None else None,
                           compute_loss_func=self.compute_loss_func, compute_metrics=self.compute_metrics,
                           callbacks=self._user_callbacks, optimizer_cls_and_kwargs=self.optimizer_cls_and_kwargs,
-                          preprocess_logits_for_metrics=self.preprocess_logits_for_metrics, distill=distill)
+                          preprocess_logits_for_metrics=self.preprocess_logits_for_metrics, distill=distill,
+                          kind=self._space.kind)
 
     def _initial_copy(self) -> nn.Module | None:
         """A fresh copy of the initial model (None with ``model_init``, which the run calls itself)."""
         return None if self._initial_model is None else copy.deepcopy(self._initial_model)
 
     def _augment(self, round_index: int, mistakes: list[int], dev: Split, labeller: Labeller,
-                 entry: AgoraRound) -> tuple[list[Point], np.ndarray]:
-        """Points sampled near the mistakes and kept by the labeller's confidence, with their probabilities;
-        counts and notes go to ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
+                 entry: AgoraRound) -> tuple[list[Point], Labelled]:
+        """Points sampled near the mistakes and kept by the labeller's confidence, with their labels; counts and
+        notes go to ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
         sampler = self.sampler or self._default_sampler()
         sources = [dev.points[k] for k in mistakes]
         proposals = sampler.sample(sources, self.args.agora_samples_per_mistake, tokenizer=self.processing_class,
@@ -201,18 +218,17 @@ class AgoraTrainer(Trainer):
                              "points: it must return one list (possibly empty) per point.")
         origin = [(k, point) for k, points in zip(mistakes, proposals) for point in points]
         entry.generated = len(origin)
-        none = np.zeros((0, self._space.num_labels))
         if not origin:
             entry.notes.append(f"sampler {type(sampler).__name__} returned nothing for the {len(sources)} mistakes: "
                                "the training set is unchanged")
-            return [], none
-        probabilities = self._probabilities(labeller, [point for _, point in origin])
-        keep = probabilities.max(axis=1) >= self.args.agora_min_confidence
+            return [], Labelled([], np.zeros(0), [])
+        labelled = self._label(labeller, [point for _, point in origin])
+        keep = labelled.keep(self.args.agora_min_confidence)
         entry.kept = int(keep.sum())
         if entry.kept == 0:
             entry.notes.append(f"no generated point reached agora_min_confidence={self.args.agora_min_confidence}")
-        self._write_points(round_index, origin, probabilities, keep)
-        return [point for (_, point), k in zip(origin, keep) if k], probabilities[keep]
+        self._write_points(round_index, origin, labelled, keep)
+        return [point for (_, point), k in zip(origin, keep) if k], labelled.subset(keep)
 
     def _finish(self, report: AgoraReport, best: _Run, start: float) -> TrainOutput:
         """Keep, save and (on a test set) score the best model; complete and save the report."""
@@ -223,69 +239,94 @@ class AgoraTrainer(Trainer):
             save_for_transformers(best.model, self.processing_class, self.args.output_dir)
         self.accelerator.wait_for_everyone()
         if self.test_dataset is not None:
-            report.test_accuracy = self.evaluate_test()
-            self.log({"test_accuracy": report.test_accuracy})
+            report.test_metrics = self.evaluate_test()
+            report.test_accuracy = report.test_metrics.get("test_accuracy")
+            self.log(dict(report.test_metrics))
         if self.is_world_process_zero():
             report.save(self.args.output_dir)
         self.agora_report = report
         metrics = {**best.output.metrics, "train_runtime": time.time() - start, "agora_rounds": len(report.rounds),
-                   "agora_dev_score": best.score}
-        if report.test_accuracy is not None:
-            metrics["test_accuracy"] = report.test_accuracy
+                   "agora_dev_score": best.score, **report.test_metrics}
         return TrainOutput(best.output.global_step, best.output.training_loss, metrics)
 
-    def evaluate_test(self, test_dataset: Any = None) -> float:
-        """Accuracy of ``self.model`` on ``test_dataset`` (default: the constructor's): the loop's one explicit
-        read of the test set, done by ``train()`` after the loop."""
+    def evaluate_test(self, test_dataset: Any = None) -> dict[str, float]:
+        """``self.model``'s scores on ``test_dataset`` (default: the constructor's): ``test_loss``, what
+        ``compute_metrics`` gives (``test_``-prefixed) and, for classification, ``test_accuracy``. The loop's one
+        explicit read of the test set, done by ``train()`` after the loop."""
         data = test_dataset if test_dataset is not None else self.test_dataset
         if data is None:
             raise AgoraError("No test set: pass test_dataset= to AgoraTrainer or to evaluate_test().")
-        test = read_split(data, self._text_columns(data, "test set"), self._space, "test set")
+        test = self._read(data, "test set")
         encoded = encode(self.processing_class, test, self.args.agora_max_length)
         folder = Path(self.args.output_dir) / "agora" / "test"
         trainer = self._run_trainer(self.model, self.args.for_run({}, str(folder)))
-        predicted = predicted_labels(trainer.predict(encoded, metric_key_prefix="test").predictions)
-        return float(np.mean(predicted == np.asarray(test.labels)))
+        prediction = trainer.predict(encoded, metric_key_prefix="test")
+        metrics = {k: float(v) for k, v in prediction.metrics.items() if not k.endswith(_TIMING)}
+        if self._space.kind == CLASSIFICATION:
+            predicted = predicted_labels(prediction.predictions)
+            metrics["test_accuracy"] = float(np.mean(predicted == np.asarray(test.labels)))
+        return metrics
 
     # ---- inputs ----------------------------------------------------------------------------------------------
 
     def _read_splits(self) -> tuple[Split, Split]:
         """The training and development splits, checked; the test set checked too (labels, overlap)."""
         if self.train_dataset is None:
-            raise AgoraError("No training set: pass train_dataset= (raw text columns and 'label').")
+            raise AgoraError("No training set: pass train_dataset= (tokenized rows with labels, or raw text with "
+                             "labels).")
         if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
             raise AgoraError("Agora scores settings and finds mistakes on one development set: pass "
-                             "eval_dataset= a single dataset with raw text columns and 'label'.")
-        self._columns = text_columns(self.train_dataset, self.args.agora_text_columns, "training set")
-        train = read_split(self.train_dataset, self._columns, self._space, "training set")
-        dev_name = "development set (eval_dataset)"
-        dev = read_split(self.eval_dataset, self._text_columns(self.eval_dataset, dev_name), self._space, dev_name)
+                             "eval_dataset= a single labelled dataset.")
+        self._layout = layout_of(self.train_dataset, self.args.agora_text_columns, "training set")
+        train = self._read(self.train_dataset, "training set")
+        dev = self._read(self.eval_dataset, "development set (eval_dataset)")
         check_label_sets(train, dev)
         if self.test_dataset is not None:
-            test = read_split(self.test_dataset, self._text_columns(self.test_dataset, "test set"), self._space,
-                              "test set")
+            test = self._read(self.test_dataset, "test set")
             check_label_sets(train, test)
             check_no_overlap(dev, test)
+        if self._space.kind == REGRESSION:
+            self._score_range = (float(min(train.labels)), float(max(train.labels)))
         return train, dev
 
-    def _text_columns(self, data: Any, name: str) -> tuple[str, ...]:
-        return text_columns(data, self._columns or self.args.agora_text_columns, name)
+    def _read(self, data: Any, name: str) -> Split:
+        """A split laid out as the training set is (raw text in the same columns, words, or tokenized rows)."""
+        if self._layout is None:  # evaluate_test() before train(): the split sets the form
+            self._layout = layout_of(data, self.args.agora_text_columns, name)
+        configured = self._layout.columns if self._layout.form == "text" else None
+        layout = layout_of(data, configured, name)
+        if layout.form != self._layout.form:
+            raise AgoraError(f"The {name} holds {layout.form} rows but the training set {self._layout.form} rows: "
+                             "give every split in one form.")
+        return read_split(data, layout, self._space, name, self.processing_class, self.args.agora_max_length)
+
+    def _tolerance(self) -> float:
+        """How far off a development score may be before it counts as a mistake (regression)."""
+        if self.args.agora_score_tolerance is not None:
+            return float(self.args.agora_score_tolerance)
+        low, high = self._score_range or (0.0, 0.0)
+        return 0.1 * (high - low)
 
     def _checked_labeller(self, probe: list[Point]) -> Labeller | None:
         """The labeller as a :class:`Labeller`, its label space checked against the student's after labelling
         ``probe`` (a callable labeller learns its width from its first answer)."""
-        if self.labeller is None:
+        labeller = self.labeller if self.labeller is not None else self.args.agora_labeller
+        if labeller is None:
             if self.args.distill:
                 raise AgoraError("distill=True trains on a labeller's soft targets: pass labeller= (a teacher "
                                  "model, a pipeline or a callable), or set distill=False.")
             return None
-        labeller = self.labeller
         if not isinstance(labeller, Labeller):
             from .labellers import as_labeller
 
             labeller = as_labeller(labeller, tokenizer=self.processing_class, max_length=self.args.agora_max_length)
-        width = np.asarray(labeller.probabilities(probe)).shape[-1]
         space = self._space
+        if space.kind == CLASSIFICATION:
+            width = np.asarray(labeller.probabilities(probe)).shape[-1]
+        elif space.kind == REGRESSION:
+            width = 1 if np.asarray(labeller.scores(probe)).size == len(probe) else -1
+        else:
+            width = np.asarray(labeller.tag_probabilities(probe)[0]).shape[-1]
         if width != space.num_labels or labeller.num_labels != space.num_labels:
             raise AgoraError(f"The labeller gives {width} classes but the student has num_labels="
                              f"{space.num_labels}: use a labeller for the same task, or give the student that "
@@ -296,14 +337,8 @@ class AgoraTrainer(Trainer):
                              f"{list(space.names)}: order the student's labels as the labeller's.")
         return labeller
 
-    def _probabilities(self, labeller: Labeller, points: list[Point]) -> np.ndarray:
-        probabilities = np.asarray(labeller.probabilities(points), dtype=np.float64)
-        expected = (len(points), self._space.num_labels)
-        if probabilities.shape != expected or not np.all(np.isfinite(probabilities)) \
-                or not np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3):
-            raise AgoraError(f"The labeller returned an array of shape {probabilities.shape} for {len(points)} "
-                             f"points; expected probabilities of shape {expected} with rows summing to 1.")
-        return probabilities
+    def _label(self, labeller: Labeller, points: list[Point]) -> Labelled:
+        return label_points(self._space.kind, labeller, points, self._space.num_labels, self._score_range)
 
     def _default_sampler(self) -> Sampler:
         from .samplers import get_sampler
@@ -334,33 +369,67 @@ class AgoraTrainer(Trainer):
         if self.is_world_process_zero():
             report.save(self.args.output_dir)
 
-    def _write_points(self, round_index: int, origin: list[tuple[int, Point]], probabilities: np.ndarray,
+    def _write_points(self, round_index: int, origin: list[tuple[int, Point]], labelled: Labelled,
                       keep: np.ndarray) -> None:
-        """Every generated point of a round, with its source mistake, label, confidence and fate, as JSON lines."""
+        """Every generated point of a round, with its source mistake, label, confidence and fate, as JSON lines
+        (a tokenized point as its ids, its decoded text and its tags)."""
         if not self.is_world_process_zero():
             return
         folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}"
         folder.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps({"source": k, "point": point, "label": int(p.argmax()), "confidence": float(p.max()),
-                             "kept": bool(kept)}) for (k, point), p, kept in zip(origin, probabilities, keep)]
+        lines = [json.dumps({"source": k, "point": self._readable(point), "label": label,
+                             "confidence": float(confidence), "kept": bool(kept)})
+                 for (k, point), label, confidence, kept in zip(origin, labelled.labels, labelled.confidence, keep)]
         atomic_write(folder / "points.jsonl", "".join(line + "\n" for line in lines))
 
+    def _readable(self, point: Point) -> Any:
+        if not isinstance(point, TokenizedPoint):
+            return point
+        return {"input_ids": list(point.input_ids), "text": self.processing_class.decode(point.input_ids)}
 
-def _log(probabilities: np.ndarray) -> np.ndarray:
-    """Log-probabilities (floored at 1e-12): soft targets for the distillation loss."""
-    return np.log(np.clip(probabilities, 1e-12, 1.0))
+
+class TeacherCollator:
+    """``collator`` with the labeller's soft targets (:data:`TEACHER_COLUMN`) batched beside it: one row per
+    example, or for token classification one row per token, padded with zeros to the batch's length on the
+    tokenizer's padding side."""
+
+    def __init__(self, collator: Any, padding_side: str = "right") -> None:
+        self.collator, self.padding_side = collator, padding_side
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        if not features or TEACHER_COLUMN not in features[0]:
+            return self.collator(features)
+        targets = [torch.as_tensor(feature[TEACHER_COLUMN], dtype=torch.float32) for feature in features]
+        batch = self.collator([{k: v for k, v in f.items() if k != TEACHER_COLUMN} for f in features])
+        if targets[0].dim() == 2:  # per token
+            width = batch["input_ids"].shape[1]
+            padded = targets[0].new_zeros((len(targets), width, targets[0].shape[1]))
+            for row, target in enumerate(targets):
+                length = min(len(target), width)
+                if self.padding_side == "left":
+                    padded[row, width - length:] = target[-length:] if length else target[:0]
+                else:
+                    padded[row, :length] = target[:length]
+            batch[TEACHER_COLUMN] = padded
+        else:
+            batch[TEACHER_COLUMN] = torch.stack(targets)
+        return batch
 
 
 class RunTrainer(Trainer):
     """A :class:`~transformers.Trainer` for one setting of one round. With ``distill=(alpha, temperature)``,
-    training rows carrying the labeller's log-probabilities (column ``teacher_logits``) are trained on
-    :func:`task_distillation_loss`; rows without them (the development set) use the model's own loss."""
+    training rows carrying the labeller's soft targets (column ``teacher_logits``) are trained on the task's
+    distillation loss (:func:`hf_ose.agora.kinds.distillation_loss` for ``kind``); rows without them (the
+    development set) use the model's own loss."""
 
-    def __init__(self, *args: Any, distill: tuple[float, float] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, distill: tuple[float, float] | None = None, kind: str = CLASSIFICATION,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.distill = distill
+        self.distill, self.kind = distill, kind
         if distill is not None:
             self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean
+            side = getattr(self.processing_class, "padding_side", "right")
+            self.data_collator = TeacherCollator(self.data_collator, side)
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()
@@ -374,29 +443,6 @@ class RunTrainer(Trainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
-        loss = task_distillation_loss(outputs.logits, labels, teacher, *self.distill)
+        loss = distillation_loss(self.kind, outputs.logits, labels, teacher.to(outputs.logits.device),
+                                 *self.distill)
         return (loss, outputs) if return_outputs else loss
-
-
-def predicted_labels(predictions: Any) -> np.ndarray:
-    """Arg-max labels from ``Trainer.predict`` predictions: logits (or a tuple starting with them), or labels
-    already (when ``preprocess_logits_for_metrics`` reduced them)."""
-    if isinstance(predictions, (tuple, list)):
-        predictions = predictions[0]
-    predictions = np.asarray(predictions)
-    if predictions.ndim == 1:
-        return predictions.astype(np.int64)
-    if predictions.ndim == 2:
-        return predictions.argmax(axis=-1)
-    raise AgoraError(f"Predictions of shape {predictions.shape} are neither class scores (rows, classes) nor "
-                     "labels: Agora needs a sequence classifier (check preprocess_logits_for_metrics).")
-
-
-def task_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
-                           alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
-    """``alpha * CE(logits, labels) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))``,
-    averaged over the batch: Bort's task loss (design notes, "Agora"). ``teacher_logits`` may be
-    log-probabilities: softmax is shift-invariant, so they give the same soft targets as the logits they came from."""
-    cross_entropy = F.cross_entropy(logits, labels)
-    kl = logits_kl_loss(logits, teacher_logits.to(logits.dtype), temperature=temperature)
-    return alpha * cross_entropy + (1.0 - alpha) * kl

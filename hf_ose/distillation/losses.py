@@ -14,6 +14,10 @@ No term needs a learned projection: each compares quantities whose shape does no
   ``0.1 * MLM cross-entropy + 0.5 * T^2 * KL`` with ``T = 2``; the cross-entropy needs labels and is the caller's).
 
 :class:`DistillationLoss` weighs the three on model outputs computed with ``output_hidden_states=True``.
+
+Task distillation (Agora, design notes): a labelled loss mixed with a teacher's soft targets, one per task kind:
+:func:`task_distillation_loss` (classes: cross-entropy and KL), :func:`token_distillation_loss` (tags: the same
+over the tagged positions) and :func:`score_distillation_loss` (regression: MSE to the label and to the teacher).
 """
 
 from __future__ import annotations
@@ -24,7 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DistillationLoss", "embedding_similarity_loss", "logits_kl_loss", "mean_pool", "relation_loss"]
+__all__ = ["DistillationLoss", "embedding_similarity_loss", "logits_kl_loss", "mean_pool", "relation_loss",
+           "score_distillation_loss", "task_distillation_loss", "token_distillation_loss"]
+
+#: The label of a position that carries no tag, as in transformers (``CrossEntropyLoss``'s ignore index).
+IGNORED_LABEL = -100
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -105,6 +113,36 @@ def logits_kl_loss(
         weights = attention_mask.to(kl.dtype)
         return (kl * weights).sum() / weights.sum().clamp(min=1.0)
     return kl.mean()
+
+
+def task_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                           alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
+    """``alpha * CE(logits, labels) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))``,
+    averaged over the batch: Bort's task loss. ``teacher_logits`` may be log-probabilities: softmax is
+    shift-invariant, so they give the same soft targets as the logits they came from."""
+    cross_entropy = F.cross_entropy(logits, labels)
+    kl = logits_kl_loss(logits, teacher_logits.to(logits.dtype), temperature=temperature)
+    return alpha * cross_entropy + (1.0 - alpha) * kl
+
+
+def token_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor,
+                            alpha: float = 0.5, temperature: float = 2.0) -> torch.Tensor:
+    """:func:`task_distillation_loss` per token: ``logits`` and ``teacher_logits`` are (batch, tokens, tags),
+    ``labels`` (batch, tokens) with :data:`IGNORED_LABEL` where no tag counts; both terms average over the tagged
+    positions only."""
+    tagged = labels != IGNORED_LABEL
+    if not bool(tagged.any()):
+        return logits.sum() * 0.0  # a batch without tags: no signal, but a graph for backward
+    return task_distillation_loss(logits[tagged], labels[tagged], teacher_logits[tagged], alpha, temperature)
+
+
+def score_distillation_loss(scores: torch.Tensor, labels: torch.Tensor, teacher_scores: torch.Tensor,
+                            alpha: float = 0.5) -> torch.Tensor:
+    """``alpha * MSE(scores, labels) + (1 - alpha) * MSE(scores, teacher_scores)``: regression's task loss
+    (``scores`` of shape (batch,) or (batch, 1))."""
+    scores = scores.reshape(-1)
+    return (alpha * F.mse_loss(scores, labels.reshape(-1).to(scores.dtype))
+            + (1.0 - alpha) * F.mse_loss(scores, teacher_scores.reshape(-1).to(scores.dtype)))
 
 
 def _last_hidden(outputs: Any, layer: int) -> torch.Tensor:
