@@ -127,7 +127,7 @@ def test_an_unknown_name_is_neither_folder_nor_dataset(monkeypatch):
         raise ConnectionError("offline")
 
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
-    with pytest.raises(TaskError, match=r"'nowhere/none' is neither a task folder, nor sst2/rte"):
+    with pytest.raises(TaskError, match=r"'nowhere/none' is neither a task folder, nor a named task \(sst2, rte, stsb, wnut17\)"):
         load_task("nowhere/none")
 
 
