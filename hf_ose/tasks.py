@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from .data import DataError, is_integer_label, looks_like_conll, parse_conll, read_rows
@@ -618,6 +619,5 @@ def _tokenized(task: Task, split: datasets.Dataset, tokenizer: PreTrainedTokeniz
                             max_length=max_length)
         labels = list(split["label"])
     data = dict(encoded)
-    data["labels"] = labels
-    dataset = datasets.Dataset.from_dict(data)
-    return dataset.cast_column("labels", datasets.Value("float32")) if task.kind == REGRESSION else dataset
+    data["labels"] = np.asarray(labels, dtype=np.float32) if task.kind == REGRESSION else labels
+    return datasets.Dataset.from_dict(data)
