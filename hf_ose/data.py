@@ -1,5 +1,5 @@
-"""The data layer: texts and labelled rows from lists, files (txt/tsv/csv/jsonl) or datasets; tokenizing with
-padding; digests of texts, tokenizers and weights for caches. Every part of hf-ose that reads data uses it."""
+"""The data layer: texts and labelled rows from lists, files (txt/tsv/csv/jsonl, CoNLL columns) or datasets;
+tokenizing with padding; digests of texts, tokenizers and weights for caches. Every part of hf-ose that reads data uses it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import copy
 import csv
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from .torch_context import Batch
 
 __all__ = [
     "DataError", "digest_texts", "digest_tokenizer", "digest_weights", "is_integer_label", "load_labelled", "load_labelled_splits",
-    "load_texts", "padding_tokenizer", "read_rows", "tokenize",
+    "load_texts", "looks_like_conll", "padding_tokenizer", "parse_conll", "read_rows", "tokenize",
 ]
 
 #: What the loaders read: a path to a .txt/.tsv/.csv/.jsonl file, a ``datasets.Dataset``, or a list.
@@ -29,6 +30,10 @@ _ACCEPTED = "a path to a .txt, .tsv, .csv or .jsonl file, a datasets.Dataset, or
 _TEXT_OPTION = "text_column= (--text-column on the command line)"
 _LABEL_OPTION = "label_column= (--label-column on the command line)"
 _COLUMN_OPTION = "column= (--text-column on the command line)"
+#: A tag in the last column of a CoNLL line: O, or B-/I- and an entity type.
+_CONLL_TAG = re.compile(r"^(O|[BI]-\S+)$")
+#: The first line of each document in CoNLL-2003 files, not a token.
+_DOCSTART = "-DOCSTART-"
 
 
 class DataError(HfOseError, ValueError):
@@ -193,7 +198,8 @@ def _labelled_row(row: Any, text_column: str, label_column: str) -> tuple[str, A
 
 def read_rows(path: str | Path) -> list[Any]:
     """The rows of a data file: a dict per row of a ``.tsv`` (read unquoted, as GLUE writes it: a sentence may
-    begin with '"'), ``.csv`` or ``.jsonl`` file (a JSON value per line), a string per line of any other file.
+    begin with '"'), ``.csv`` or ``.jsonl`` file (a JSON value per line), a sentence dict per sentence of a
+    ``.conll`` file (:func:`parse_conll`), a string per line of any other file.
     Every part of hf-ose that reads a data file reads it here; :class:`DataError` names the fix."""
     path = Path(path)
     if not path.is_file():
@@ -207,6 +213,8 @@ def read_rows(path: str | Path) -> list[Any]:
             raise DataError(f"{path} has a malformed row ({str(bad)[:120]}): every row needs the header's columns, "
                             "no more, no less.")
         return rows
+    if path.suffix == ".conll":
+        return parse_conll(path.read_text(encoding="utf-8").splitlines(), path)
     if path.suffix == ".jsonl":
         lines = path.read_text(encoding="utf-8").splitlines()
         try:
@@ -214,6 +222,35 @@ def read_rows(path: str | Path) -> list[Any]:
         except json.JSONDecodeError as error:
             raise DataError(f"{path} is not JSON Lines ({error.msg}): write one JSON object per line.") from error
     return path.read_text(encoding="utf-8").splitlines()
+
+
+def looks_like_conll(lines: Sequence[str]) -> bool:
+    """Whether every non-blank line of a text file is ``token ... tag`` with a B-/I-/O tag last (CoNLL columns)
+    rather than a sentence."""
+    rows = [line.split() for line in lines if line.strip() and not line.startswith(_DOCSTART)]
+    return bool(rows) and all(len(row) >= 2 and _CONLL_TAG.match(row[-1]) for row in rows)
+
+
+def parse_conll(lines: Sequence[str], source: str | Path) -> list[dict[str, list[str]]]:
+    """Sentences of CoNLL column lines as ``{"tokens": [...], "ner_tags": [...]}`` rows: one ``token<TAB or
+    space>tag`` line per token (the first column is the token, the last the tag, as in CoNLL-2003's four
+    columns), a blank line between sentences, ``-DOCSTART-`` lines skipped."""
+    sentences: list[dict[str, list[str]]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    for number, line in enumerate([*lines, ""], start=1):
+        fields = line.split()
+        if not fields or fields[0] == _DOCSTART:
+            if tokens:
+                sentences.append({"tokens": tokens, "ner_tags": tags})
+            tokens, tags = [], []
+            continue
+        if len(fields) < 2:
+            raise DataError(f"Line {number} of {source} ({line.strip()[:80]!r}) has no tag: write one "
+                            "'token<TAB>tag' line per token and a blank line between sentences.")
+        tokens.append(fields[0])
+        tags.append(fields[-1])
+    return sentences
 
 
 def _text_field(row: Mapping[str, Any], column: str, source: Any) -> Any:

@@ -1,5 +1,6 @@
-"""Fine-tuning a sequence classifier: put a classification head on a base model's weights, fine-tune it (an
-inherited student with its head) on labelled rows and score it, and find the Trainer checkpoint to resume from."""
+"""Fine-tuning a sequence classifier: put a task's head on a base model's weights, fine-tune it (an inherited
+student with its head) on labelled rows and score it; embed sentences (mean pooling, normalised) to score an
+encoder on sentence similarity; find the Trainer checkpoint to resume from."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import math
 import re
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from transformers import (
     AutoModelForSequenceClassification, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase,
@@ -26,7 +28,8 @@ from .torch_context import torch_threads
 
 __all__ = [
     "ClassificationHeadError", "FineTuneError", "TRAINER_STATE", "accuracy", "fine_tune_classifier",
-    "is_sequence_classifier", "last_complete_checkpoint", "with_classification_head",
+    "is_sequence_classifier", "last_complete_checkpoint", "sentence_embeddings", "with_classification_head",
+    "with_task_head",
 ]
 
 logger = logging.getLogger(__name__)
@@ -54,16 +57,24 @@ def with_classification_head(base: PreTrainedModel, config: PretrainedConfig, nu
     """``AutoModelForSequenceClassification`` of ``config`` whose base model holds ``base``'s weights; the new
     parts (classifier, a pooler the base lacks) are initialised from the current torch seed. ``pad_token_id``
     fills a config that has none (decoder heads find each sequence's last real token by it)."""
+    return with_task_head(base, config, AutoModelForSequenceClassification, pad_token_id, num_labels=num_labels)
+
+
+def with_task_head(base: PreTrainedModel, config: PretrainedConfig, auto_class: Any,
+                   pad_token_id: int | None = None, **head: Any) -> PreTrainedModel:
+    """``auto_class`` (e.g. ``AutoModelForTokenClassification``) of ``config`` updated with ``head`` (its
+    ``num_labels``, labels, ``problem_type``), whose base model holds ``base``'s weights; the new parts are
+    initialised from the current torch seed. ``pad_token_id`` fills a config that has none."""
     config = copy.deepcopy(config)
-    config.num_labels = num_labels
+    config.update(head)
     if config.pad_token_id is None:
         config.pad_token_id = pad_token_id
-    model = AutoModelForSequenceClassification.from_config(config)
+    model = auto_class.from_config(config)
     unexpected = model.base_model.load_state_dict(base.base_model.state_dict(), strict=False).unexpected_keys
     if unexpected:
         raise ClassificationHeadError(
             f"The {type(base).__name__} does not fit {type(model).__name__}'s base model (unexpected weights "
-            f"{unexpected[:5]}): pass a base model of the same config, or a *ForSequenceClassification model."
+            f"{unexpected[:5]}): pass a base model of the same config, or a model with the task's head."
         )
     return model.to(device=base.device, dtype=base.dtype)
 
@@ -139,6 +150,24 @@ def accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: 
             logits = model(**tokenize(tokenizer, texts[start : start + batch_size], max_length)).logits
             correct += int((logits.argmax(-1) == torch.tensor(labels[start : start + batch_size])).sum())
     return correct / len(texts)
+
+
+def sentence_embeddings(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], *,
+                        max_length: int = 128, batch_size: int = 64, threads: int | None = None) -> np.ndarray:
+    """One unit-length vector per text: the mean of ``model``'s base-model last hidden states over the real
+    tokens (sentence-transformers' mean pooling, then normalised), in eval mode, in batches."""
+    tokenizer = padding_tokenizer(tokenizer)
+    base = model.base_model
+    vectors = []
+    model.eval()
+    with torch_threads(threads), torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenize(tokenizer, list(texts[start : start + batch_size]), max_length)
+            hidden = base(**{k: v.to(model.device) for k, v in batch.items()}).last_hidden_state
+            mask = batch["attention_mask"].to(hidden.device).unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vectors.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy())
+    return np.concatenate(vectors) if vectors else np.zeros((0, model.config.hidden_size), dtype=np.float32)
 
 
 def _checked_rows(model: PreTrainedModel, texts: Sequence[str],

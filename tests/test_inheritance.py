@@ -82,6 +82,43 @@ def test_parent_config_reproduces_task_heads(family: str, cls: type) -> None:
     torch.testing.assert_close(output(student, inputs()), output(parent, inputs()), atol=1e-5, rtol=0)
 
 
+TASK_HEADS = [
+    ("bert", T.BertForTokenClassification, T.AutoModelForTokenClassification),
+    ("roberta", T.RobertaForTokenClassification, T.AutoModelForTokenClassification),
+    ("distilbert", T.DistilBertForTokenClassification, T.AutoModelForTokenClassification),
+    ("llama", T.LlamaForTokenClassification, T.AutoModelForTokenClassification),
+    ("bert", T.BertForSequenceClassification, T.AutoModelForSequenceClassification),
+    ("gpt2", T.GPT2ForSequenceClassification, T.AutoModelForSequenceClassification),
+]
+
+
+@pytest.mark.parametrize(("family", "cls", "auto"), TASK_HEADS, ids=[f"{c.__name__}" for _, c, _ in TASK_HEADS])
+def test_token_and_regression_heads_survive_extraction(family: str, cls: type, auto: type, tmp_path: Path) -> None:
+    """A fine-tuned tagger keeps its tags and a one-output regressor its problem type, through the parent's own
+    config (exactly) and a cut in every dimension (saved and loaded by the auto class)."""
+    torch.manual_seed(0)
+    tagger = cls.__name__.endswith("TokenClassification")
+    head = ({"num_labels": 5, "id2label": dict(enumerate(["O", "B-person", "I-person", "B-location", "I-location"]))}
+            if tagger else {"num_labels": 1, "problem_type": "regression"})
+    parent = cls(CONFIGS[family](**head)).eval()
+    same = extract_model(parent, parent.config).eval()
+    torch.testing.assert_close(output(same, inputs()), output(parent, inputs()), atol=1e-5, rtol=0)
+    rotary = {"hidden": 16, "kv_heads": 1} if family == "llama" else {}  # rotary heads keep their width
+    cut = {"depth": 2, "hidden": 24, "heads": 2, "intermediate": 40, **rotary}
+    student = extract_model(parent, variant(parent, **cut), inputs(2)).eval()
+    student.save_pretrained(tmp_path)
+    loaded = auto.from_pretrained(tmp_path).eval()
+    assert type(loaded) is cls
+    logits = output(loaded, inputs())
+    assert logits.shape == (3, 9, 5) if tagger else logits.shape == (3, 1)
+    if tagger:
+        assert loaded.config.id2label == parent.config.id2label
+    else:
+        assert loaded.config.problem_type == "regression"
+        loss = loaded(**inputs(), labels=torch.tensor([0.5, 2.0, 4.5])).loss
+        torch.testing.assert_close(loss, torch.nn.functional.mse_loss(logits[:, 0], torch.tensor([0.5, 2.0, 4.5])))
+
+
 @pytest.mark.parametrize("family", CONFIGS)
 def test_depth_only_reduction_equals_dropping_layers(family: str) -> None:
     parent = build(family, T.AutoModelForSequenceClassification)

@@ -24,7 +24,7 @@ _LAZY: dict[str, str] = {
     "ModelLabeller": "labellers",
     "PipelineLabeller": "labellers",
     "CallableLabeller": "labellers",
-    "train_teacher": "labellers",
+    "train_teacher": "finetuning",
     "FinetuneOptions": "finetuning",
     "SeedRun": "finetuning",
     "train_student": "finetuning",
@@ -41,8 +41,8 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from .arguments import AgoraArguments
     from .finetuning import (FinetuneOptions, SeedRun, accuracy_metric, build_student, check_model, format_runs,
-                             keep_best_seed, load_teacher, merge_lora, seed_summary, train_student)
-    from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller, train_teacher
+                             keep_best_seed, load_teacher, merge_lora, seed_summary, train_student, train_teacher)
+    from .labellers import CallableLabeller, ModelLabeller, PipelineLabeller, as_labeller
     from .records import AgoraReport, AgoraRound
     from .samplers import (SAMPLER_REGISTRY, SAMPLERS, MaskedLMSampler, NearestNeighbourSampler, TokenEditSampler,
                            get_sampler, register_sampler)

@@ -1,11 +1,16 @@
-"""Fine-tuning a student on a task, as ``hf-ose finetune`` does: plainly, with distillation from a teacher, with
+"""Fine-tuning a model on a task, as ``hf-ose finetune`` does: plainly, with distillation from a teacher, with
 Agora, or both (:class:`FinetuneOptions`), one seed per :func:`train_student` call; :func:`keep_best_seed` keeps the
-best seed by development score. The Agora benchmark runs the same code. Also what every such fine-tuning shares:
-the accuracy metric, and PEFT (LoRA) students merged for export and saved so stock transformers loads them."""
+best seed by development score. :func:`train_teacher` makes the teacher: the parent with the task's head, fine-tuned.
+The Agora benchmark runs the same code. Also what every such fine-tuning shares: the model class and head of each
+task kind, the accuracy metric, and PEFT (LoRA) students merged for export and saved so stock transformers loads
+them. Classification runs through :class:`~hf_ose.agora.AgoraTrainer` on raw text; regression and token
+classification fine-tune through ``transformers.Trainer`` on :func:`~hf_ose.tasks.tokenize_task` rows; an
+embedding task's teacher is the parent itself (Agora does not apply to embedding distillation)."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import statistics
@@ -18,18 +23,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
-from transformers import (AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel,
-                          PreTrainedTokenizerBase, set_seed)
+from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification,
+                          AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding,
+                          PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments,
+                          set_seed)
 
+from ..data import padding_tokenizer
+from ..finetune import last_complete_checkpoint, sentence_embeddings, with_task_head
 from ..io import atomic_write
+from ..metrics import trainer_metrics
 from ..parent import resolve_model_source
+from ..tasks import CLASSIFICATION, EMBEDDING, REGRESSION, TOKEN_CLASSIFICATION, Task, load_task, tokenize_task
+from ..torch_context import seeded
 from .interfaces import AgoraError, Labeller
-from .records import REPORT_FILE
+from .records import REPORT_FILE, AgoraReport, AgoraRound
 
 if TYPE_CHECKING:
-    from ..tasks import Task
     from .arguments import AgoraArguments
 
+#: The ``transformers`` auto class of each task kind's model, and the suffix of its head's class name.
+MODEL_CLASSES: dict[str, type] = {CLASSIFICATION: AutoModelForSequenceClassification,
+                                  REGRESSION: AutoModelForSequenceClassification,
+                                  TOKEN_CLASSIFICATION: AutoModelForTokenClassification, EMBEDDING: AutoModel}
+HEADS: dict[str, str] = {"ForSequenceClassification": "a sequence classifier",
+                         "ForTokenClassification": "a token classifier"}
 #: Where :func:`save_for_transformers` keeps a PEFT model's adapter, inside the output folder (and what
 #: :func:`keep_best_seed` copies from the best seed's folder besides its files).
 ADAPTER_FOLDER = "adapter"
@@ -111,49 +128,190 @@ def train_student(model: str | Path, task: Task, output_dir: Path, options: Fine
     if options.needs_teacher and teacher is None:
         raise AgoraError("--agora and --distill need a teacher: pass --teacher DIR, or let hf-ose fine-tune MODEL "
                          "into OUT/teacher first.")
+    if task.kind != CLASSIFICATION and options.needs_teacher:
+        raise AgoraError(f"--agora and --distill read raw text with class labels; the task {task.name} is "
+                         f"{task.kind}: run a plain fine-tuning (drop --agora and --distill).")
     started = time.perf_counter()
     set_seed(seed)
     student, tokenizer = build_student(model, task, lora=options.lora)
-    trainer = AgoraTrainer(
-        model=student, args=options.arguments(output_dir, seed), train_dataset=task.train,
-        eval_dataset=task.validation, processing_class=tokenizer, compute_metrics=accuracy_metric,
-        labeller=_labeller(teacher, options) if teacher is not None else None, test_dataset=task.test,
-    )
-    trainer.train()
-    report = trainer.agora_report
+    args = options.arguments(output_dir, seed)
+    if task.kind != CLASSIFICATION:
+        report = _fine_tune_tokenized(student, tokenizer, task, args, resume=False)
+    else:
+        trainer = AgoraTrainer(
+            model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
+            processing_class=tokenizer, compute_metrics=accuracy_metric,
+            labeller=_labeller(teacher, options) if teacher is not None else None, test_dataset=task.test,
+        )
+        trainer.train()
+        report = trainer.agora_report
     best = next((entry for entry in report.rounds if entry.round == report.best_round), report.rounds[-1])
     return SeedRun(seed, float(report.dev_score), float(report.test_accuracy), len(report.rounds),
                    int(best.train_size), time.perf_counter() - started, Path(output_dir))
 
 
+def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path, output_dir: str | Path, *,
+                  args: AgoraArguments | TrainingArguments | None = None,
+                  tokenizer: PreTrainedTokenizerBase | None = None,
+                  resume: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Fine-tune ``parent`` on ``task``'s train split and save it in ``output_dir``; return it and its tokenizer.
+
+    ``parent`` is a model folder, a Hub id or a model: a bare encoder gets a new head for the task's kind
+    (:data:`MODEL_CLASSES`: classes, one regression output, or tags), started from ``args.seed``; a model with
+    the task's head keeps it (its ``id2label``/``label2id`` set to the task's). ``task`` is a
+    :class:`hf_ose.tasks.Task` or what :func:`hf_ose.tasks.load_task` reads. Classification trains through
+    :class:`AgoraTrainer` with no labeller, regression and token classification through ``Trainer`` on
+    :func:`~hf_ose.tasks.tokenize_task` rows: each setting of ``args`` (default: one, the arguments as given) is
+    fine-tuned and the best on the validation split kept (by the task's metric, unless
+    ``args.metric_for_best_model`` names another); the test split is scored once, at the end (``test_accuracy``
+    in ``output_dir/agora_report.json`` holds the task's metric). An embedding task's teacher is the parent's
+    encoder as it is, scored on the similarity splits. ``args`` defaults to 3 epochs at learning rate 5e-5,
+    batch 32; its ``output_dir`` is replaced by ``output_dir``. The saved folder loads with stock
+    ``from_pretrained`` of the kind's auto class."""
+    from .arguments import AgoraArguments
+    from .trainer import AgoraTrainer
+
+    task = task if isinstance(task, Task) else load_task(task)
+    parent = resolve_model_source(parent)
+    if args is None:
+        args = AgoraArguments(output_dir=str(output_dir), num_train_epochs=3, learning_rate=5e-5,
+                              per_device_train_batch_size=32, per_device_eval_batch_size=64, save_strategy="no",
+                              report_to="none")
+    metric = args.metric_for_best_model or task.metric_name
+    args = dataclasses.replace(AgoraArguments.from_training_arguments(args), output_dir=str(output_dir),
+                               agora_text_columns=getattr(args, "agora_text_columns", None) or task.text_columns,
+                               metric_for_best_model=metric)
+    tokenizer = tokenizer if tokenizer is not None else _tokenizer(parent)
+    with seeded(args.seed):
+        model = _with_head(parent, task, tokenizer)
+    if task.kind == EMBEDDING:
+        _score_embedding_teacher(model, tokenizer, task, args)
+    elif task.kind != CLASSIFICATION:
+        _fine_tune_tokenized(model, tokenizer, task, args, resume=resume)
+    else:
+        trainer = AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
+                               processing_class=tokenizer, compute_metrics=accuracy_metric, test_dataset=task.test)
+        trainer.train(resume_from_checkpoint=resume or None)
+        model = trainer.model
+    return model, tokenizer
+
+
+def _fine_tune_tokenized(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
+                         args: AgoraArguments, *, resume: bool) -> AgoraReport:
+    """Fine-tune a copy of ``model`` per setting of ``args`` with ``Trainer`` on the tokenized task, keep the best
+    on the validation split, score it on the test split once, and save it with ``agora_report.json``."""
+    data = tokenize_task(task, tokenizer, max_length=args.agora_max_length)
+    collator = (DataCollatorForTokenClassification(tokenizer) if task.kind == TOKEN_CLASSIFICATION
+                else DataCollatorWithPadding(padding_tokenizer(tokenizer)))
+    metric = args.metric_for_best_model if args.metric_for_best_model.startswith("eval_") \
+        else f"eval_{args.metric_for_best_model}"
+    greater = args.greater_is_better if args.greater_is_better is not None else metric != "eval_loss"
+    runs = []
+    for index, setting in enumerate(args.settings()):
+        folder = Path(args.output_dir) / "agora" / "round-0" / f"setting-{index}"
+        trainer = Trainer(model=copy.deepcopy(model), args=args.for_run(setting, str(folder)),
+                          train_dataset=data["train"], eval_dataset=data["validation"], data_collator=collator,
+                          processing_class=tokenizer, compute_metrics=trainer_metrics(task.kind, task.label_names))
+        trainer.train(resume_from_checkpoint=last_complete_checkpoint(folder) if resume else None)
+        scores = trainer.evaluate()
+        if metric not in scores:
+            raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only {sorted(scores)}: "
+                             f"choose one of these (the task's metric is {task.metric_name!r}).")
+        runs.append((float(scores[metric]), setting, trainer))
+    ranked = sorted(runs, key=lambda run: -run[0] if greater else run[0])
+    score, setting, best = ranked[0]
+    test = best.evaluate(data["test"], metric_key_prefix="test")[f"test_{task.metric_name}"]
+    save_for_transformers(best.model, tokenizer, args.output_dir)
+    report = AgoraReport(metric=metric, greater_is_better=greater, best_setting=setting, best_round=0,
+                         dev_score=score, test_accuracy=float(test),
+                         rounds=[AgoraRound(round=0, settings=[{"setting": s, "score": v} for v, s, _ in ranked],
+                                            best_setting=setting, train_size=len(task.train), mistakes=0,
+                                            mistake_indices=[])],
+                         notes=[f"{task.kind}: fine-tuned with transformers.Trainer on tokenized rows; Agora's "
+                                "points near mistakes are not sampled; test_accuracy holds the test "
+                                f"{task.metric_name}"])
+    report.save(args.output_dir)
+    model.load_state_dict(best.model.state_dict())
+    return report
+
+
+def _score_embedding_teacher(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
+                             args: AgoraArguments) -> AgoraReport:
+    """An embedding task's teacher, the parent's encoder unchanged: saved and scored by the Spearman correlation
+    of its pairs' cosine similarities with their scores (no score without a similarity split)."""
+    def spearman(split: Any) -> float | None:
+        if not len(split):
+            return None
+        first, second = (sentence_embeddings(model, tokenizer, split[column], max_length=args.agora_max_length)
+                         for column in ("sentence1", "sentence2"))
+        return task.compute_metrics((first * second).sum(axis=1), split["label"])["spearman"]
+
+    save_for_transformers(model, tokenizer, args.output_dir)
+    report = AgoraReport(metric="eval_spearman", greater_is_better=True, dev_score=spearman(task.validation),
+                         test_accuracy=spearman(task.test),
+                         notes=["embedding: the teacher is the parent's encoder, unchanged (Agora does not apply to "
+                                "embedding distillation); test_accuracy holds the test Spearman correlation"])
+    report.save(args.output_dir)
+    return report
+
+
 def build_student(model: str | Path, task: Task, *, lora: bool = False
                   ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """``model`` as a sequence classifier for ``task``: a bare encoder gets a new head (from the current torch
-    seed) with the task's labels; a classifier must have the task's number of classes. With ``lora``, a PEFT
-    LoRA model over every linear layer, the head trained in full."""
+    """``model`` with ``task``'s head (:data:`MODEL_CLASSES`): a bare encoder gets a new head (from the current
+    torch seed) with the task's labels; a model with a head must have the task's. With ``lora``, a PEFT LoRA
+    model over every linear layer, the head trained in full."""
     model = resolve_model_source(model)
     tokenizer = check_model(model, task)
-    student = AutoModelForSequenceClassification.from_pretrained(
-        model, num_labels=task.num_labels, id2label=task.id2label, label2id=task.label2id)
+    student = MODEL_CLASSES[task.kind].from_pretrained(model, **head_settings(task))
     if lora:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        student = get_peft_model(student, LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16,
-                                                     lora_dropout=0.1, target_modules="all-linear"))
+        kind = {TOKEN_CLASSIFICATION: TaskType.TOKEN_CLS, EMBEDDING: TaskType.FEATURE_EXTRACTION}
+        student = get_peft_model(student, LoraConfig(task_type=kind.get(task.kind, TaskType.SEQ_CLS), r=8,
+                                                     lora_alpha=16, lora_dropout=0.1, target_modules="all-linear"))
     return student, tokenizer
 
 
+def head_settings(task: Task) -> dict[str, Any]:
+    """The config fields of ``task``'s head: its labels, or one output and ``problem_type`` for regression."""
+    if task.kind == EMBEDDING:
+        return {}
+    if task.kind == REGRESSION:
+        return {"num_labels": 1, "problem_type": "regression"}
+    return {"num_labels": task.num_labels, "id2label": task.id2label, "label2id": task.label2id}
+
+
+def check_head(config: PretrainedConfig, task: Task, what: str) -> None:
+    """Refuse a model whose head does not fit ``task``: another kind of head, or another number of outputs. A
+    bare encoder (or another head, e.g. masked LM) fits: it gets the task's head."""
+    head = next((suffix for name in config.architectures or () for suffix in HEADS if name.endswith(suffix)), None)
+    wanted = _head_suffix(task)
+    if head is None or wanted is None:
+        return
+    if head != wanted:
+        raise AgoraError(f"{what} is {HEADS[head]} but the task {task.name} is {task.kind}, which needs "
+                         f"{HEADS[wanted]}: pass its bare encoder, or a model with a {wanted[3:]} head.")
+    if task.kind == REGRESSION and config.num_labels != 1:
+        raise AgoraError(f"{what} classifies {config.num_labels} classes but the task {task.name} is regression, "
+                         "with one score: pass its bare encoder, or a one-output (num_labels=1) model.")
+    if task.kind != REGRESSION and config.num_labels != task.num_labels:
+        raise AgoraError(f"{what} classifies {config.num_labels} classes but the task {task.name} has "
+                         f"{task.num_labels} ({', '.join(task.label_names)}): pass its bare encoder, or a "
+                         f"model with {task.num_labels} outputs.")
+
+
+def _head_suffix(task: Task) -> str | None:
+    """The class-name suffix of ``task``'s head (``ForTokenClassification``...); None for an embedding task."""
+    return next((suffix for suffix in HEADS if MODEL_CLASSES[task.kind].__name__.endswith(suffix)), None)
+
+
 def check_model(model: str | Path, task: Task) -> PreTrainedTokenizerBase:
-    """``model``'s tokenizer, once its folder loads and a classifier's class count fits ``task``."""
+    """``model``'s tokenizer, once its folder loads and its head (if any) fits ``task``."""
     model = resolve_model_source(model)
     with _loading(f"the model folder {model}", "pass a folder with config.json, weights and a tokenizer."):
         config = AutoConfig.from_pretrained(model)
         tokenizer = AutoTokenizer.from_pretrained(model)
-    classifier = any(name.endswith("ForSequenceClassification") for name in config.architectures or ())
-    if classifier and config.num_labels != task.num_labels:
-        raise AgoraError(f"{model} classifies {config.num_labels} classes but the task {task.name} has "
-                         f"{task.num_labels} ({', '.join(task.label_names)}): pass its bare encoder, or a "
-                         f"classifier with {task.num_labels} classes.")
+    check_head(config, task, str(model))
     return tokenizer
 
 
@@ -185,28 +343,57 @@ def format_runs(runs: list[SeedRun], best: SeedRun, task: Task, options: Finetun
     """The final table: one line per seed (the kept one marked ``*``), then mean and spread."""
     mode = " + ".join(name for name, on in (("Agora", options.agora), ("distillation", options.distill),
                                               ("LoRA", options.lora)) if on) or "plain fine-tuning"
-    header = f"{'':2}{'seed':>4}{'dev accuracy':>14}{'test accuracy':>15}{'rounds':>8}{'train rows':>12}{'seconds':>9}"
+    dev, test = f"dev {task.metric_name}", f"test {task.metric_name}"
+    header = f"{'':2}{'seed':>4}{dev:>14}{test:>15}{'rounds':>8}{'train rows':>12}{'seconds':>9}"
     lines = [f"\n{task.name}, {mode}: test split {len(task.test)} rows (never used for selection)", header,
              "-" * len(header)]
     for run in runs:
         lines.append(f"{'*' if run is best else '':2}{run.seed:>4}{run.dev_score:>14.4f}{run.test_accuracy:>15.4f}"
                      f"{run.rounds:>8}{run.train_size:>12}{run.seconds:>9.0f}")
     summary = seed_summary(runs, best)
-    lines.append(f"test accuracy over {len(runs)} seed(s): mean {summary['test_accuracy_mean']:.4f}, "
+    lines.append(f"{test} over {len(runs)} seed(s): mean {summary['test_accuracy_mean']:.4f}, "
                  f"std {summary['test_accuracy_std']:.4f}; * kept (best dev score)")
     return "\n".join(lines)
 
 
 def load_teacher(folder: str | Path, task: Task) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A saved sequence classifier and its tokenizer, checked against the task's classes."""
-    with _loading(f"the teacher {folder}", "pass a folder with a sequence classifier and its tokenizer "
+    """A saved model with ``task``'s head (:data:`MODEL_CLASSES`) and its tokenizer, its head checked."""
+    with _loading(f"the teacher {folder}", f"pass a folder with a model for {task.kind} and its tokenizer "
                                             "(e.g. OUT/teacher of an earlier run)."):
-        model = AutoModelForSequenceClassification.from_pretrained(folder)
+        check_head(AutoConfig.from_pretrained(folder), task, f"The teacher {folder}")
+        model = MODEL_CLASSES[task.kind].from_pretrained(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder)
-    if model.config.num_labels != task.num_labels:
-        raise AgoraError(f"The teacher {folder} has {model.config.num_labels} classes but the task {task.name} has "
-                         f"{task.num_labels}: pass a teacher fine-tuned on this task.")
     return model.eval(), tokenizer
+
+
+def _tokenizer(parent: str | Path | PreTrainedModel) -> PreTrainedTokenizerBase:
+    source = parent.name_or_path if isinstance(parent, PreTrainedModel) else str(parent)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError, TypeError) as error:
+        raise AgoraError(f"No tokenizer found for the parent at {source!r} ({error}): pass tokenizer= to "
+                         "train_teacher.") from error
+
+
+def _with_head(parent: str | Path | PreTrainedModel, task: Task,
+               tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """``parent`` with ``task``'s head and labels: a model object keeps a head that fits and gets a new one
+    otherwise (on its base model's weights); a folder's head must fit (:func:`check_head`)."""
+    if isinstance(parent, PreTrainedModel):
+        suffix = _head_suffix(task)
+        if suffix and type(parent).__name__.endswith(suffix) and parent.config.num_labels == task.num_labels:
+            parent.config.update({key: value for key, value in head_settings(task).items() if key != "num_labels"})
+            return parent
+        return with_task_head(parent, parent.config, MODEL_CLASSES[task.kind], tokenizer.pad_token_id,
+                              **head_settings(task))
+    try:
+        config = AutoConfig.from_pretrained(str(parent))
+    except (OSError, ValueError) as error:
+        raise AgoraError(f"The parent {parent} is not a folder or a Hub id that loads ({str(error).splitlines()[0]}): "
+                         "pass a model folder (config, weights, tokenizer), a Hub id or a loaded model.") from error
+    check_head(config, task, str(parent))
+    pad = {} if config.pad_token_id is not None or task.kind == EMBEDDING else {"pad_token_id": tokenizer.pad_token_id}
+    return MODEL_CLASSES[task.kind].from_pretrained(str(parent), **head_settings(task), **pad)
 
 
 def _labeller(teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller,
