@@ -161,7 +161,8 @@ def run_families(quick: bool) -> None:
     printing whether it raised; the library's log lines are left out (the table has their gist)."""
     families = {name: FAMILIES[name] for name in QUICK_FAMILIES} if quick else FAMILIES
     sizes = "at 2 layers with a 1,000-token vocabulary" if quick else "at their published sizes"
-    print(f"\nOSEExtractor(config).extract() on {len(families)} family configs {sizes}, default settings, under the hog:")
+    print(f"\nOSEExtractor(config).extract() on {len(families)} family configs {sizes}, default settings, "
+          "under the hog:")
     logging.getLogger("hf_ose").setLevel(logging.ERROR)
     print(f"{'family':<28}{'candidates':>11}{'wall s':>8}{'threads':>8}  {'latency warning':<16}raised")
     raised = 0

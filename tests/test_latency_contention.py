@@ -51,7 +51,8 @@ def test_a_busy_cpu_is_named_in_one_log_line_and_the_record(caplog):
         choice = choose_threads(LatencySettings(), load=lambda: CpuLoad(2, 1.04))
     assert choice == ThreadChoice(1, 2, "busy", CpuLoad(2, 1.04)) and choice.reduced
     assert [r.getMessage() for r in caplog.records] == [choice.message()]
-    assert "other processes used 1.0 of its 2 cores, so latency is measured with 1 thread(s) instead of 2" in caplog.text
+    assert "other processes used 1.0 of its 2 cores, so latency is measured with 1 thread(s) instead of 2" in (
+        caplog.text)
     assert "--threads" in caplog.text
     assert choice.to_dict() == {"threads": 1, "default": 2, "reason": "busy", "load": {"cores": 2, "others": 1.04}}
 

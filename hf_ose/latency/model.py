@@ -103,7 +103,7 @@ class LatencyModel:
             )
 
         check_arch = extension_check_arch(list(plans.values()))
-        measurer = RoundsMeasurer(measure, settings.rounds, store, disable_progress)
+        measurer = RoundsMeasurer(measure, settings.rounds, store, disable_progress, MAX_PASSES)
         measurer.ensure([u for p in fit_plans for u in p.units] + list(shallow_pair(check_arch) if check_arch else ()))
         checkable = len(fit_plans) > features  # leave-one-out needs one sample more than there are features
         remeasured = _remeasure_outliers(fit_plans, measurer, settings, known) if checkable else []
@@ -177,7 +177,8 @@ def _remeasure_outliers(
         limit = max(OUTLIER_RATIO * statistics.median(errors), OUTLIER_FLOOR)
         if statistics.mean(errors) > settings.max_held_out_error:
             limit = 0.0
-        again = [p for p, e in zip(plans, errors) if e > limit and min(map(measurer.passes, p.units)) < measurer.max_passes]
+        spare = [min(map(measurer.passes, p.units)) < measurer.max_passes for p in plans]
+        again = [p for p, e, has_spare in zip(plans, errors, spare) if e > limit and has_spare]
         if not again:
             return remeasured
         logger.info("Re-measuring latency outliers: %s", ", ".join(str(p.arch) for p in again))
