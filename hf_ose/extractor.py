@@ -6,7 +6,7 @@ import logging
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,7 +18,7 @@ from .executors import Executor, InProcessExecutor
 from .front import ParetoFront
 from .objectives.counting import ABnCReport, StaticCost, StaticCostCounter, abnc_report
 from .objectives.error import ErrorObjective, as_error_objective
-from .latency import CachedTimingStore, LatencyModel, LatencySettings, measure_latency
+from .latency import CachedTimingStore, LatencyModel, LatencySettings, choose_threads, measure_latency
 from .parent import ParentSpec, load_parent_config
 from .record import Monotonicity, ParentSummary, ParetoPoint, ReferencePoint, SearchRecord, SearchSettings
 from .search.cache import ScoreCache, digest
@@ -230,14 +230,17 @@ class OSEExtractor:
         self, archs: list[Architecture], costs: list[StaticCost], parent_arch: Architecture,
         parent_cost: StaticCost, disable: bool | None,
     ) -> LatencyModel:
-        """Latency of every candidate; each timing is recorded in the cache, so a resumed search measures
-        nothing twice."""
-        settings = self.latency_settings
+        """Latency of every candidate, measured with fewer threads where other processes keep cores busy (unless
+        set); each timing is recorded in the cache as it is taken, so a resumed search measures nothing twice."""
+        requested = self.objectives.latency
+        choice = choose_threads(requested, measured_with=lambda threads: self.cache.holds(
+            CachedTimingStore.KIND, replace(requested, threads=threads).fingerprint()))
+        settings = self.latency_settings = replace(self.latency_settings, threads=choice.threads)
         return LatencyModel.build(
             archs, costs, parent_arch, parent_cost, settings,
             measure=lambda arch: measure_latency(self.space.config(arch), settings).median_ms,
             cost_of=self._counter, samples=self.objectives.latency_samples,
-            store=CachedTimingStore(self.cache, settings.fingerprint()), disable_progress=disable,
+            store=CachedTimingStore(self.cache, settings.fingerprint()), disable_progress=disable, threads=choice,
         )
 
 

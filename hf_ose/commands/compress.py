@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--seed", type=int, default=0, help="seed of every fine-tune and sample (default 0)")
     command.add_argument("--checkpoint-steps", type=int, default=100,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
-    command.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    command.add_argument("--threads", type=int, default=None,
+                         help="CPU threads for latency (default: PyTorch's, one fewer per core others keep busy)")
     command.add_argument("--push-to", metavar="REPO", help="push the model folder to this Hub repository")
     command.add_argument("--overwrite", action="store_true", help="discard another run's stages in --out")
     command.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -27,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     extract.add_argument("--epsilon", type=float, default=0.1, help="approximation factor in (0, 1] (default 0.1)")
     extract.add_argument("--seq-len", type=int, default=128, help="sequence length for FLOPs and latency (default 128)")
     extract.add_argument("--batch-size", type=int, default=1, help="batch size for FLOPs and latency (default 1)")
-    extract.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
+    extract.add_argument("--threads", type=int, default=None,
+                         help="CPU threads for latency (default: PyTorch's, one fewer per core others keep busy)")
     extract.add_argument("--runtime", type=runtime_name, default=None,
                          help=f"where latency is measured: {', '.join(RUNTIMES)} or a plugin's (default pytorch)")
     extract.add_argument("--latency-samples", type=int, default=12, help="candidates measured to fit the latency predictor")

@@ -5,6 +5,7 @@ on them (:mod:`.predictor`) and every candidate's latency with its noise checks 
 from __future__ import annotations
 
 from ..lazy import moved
+from .contention import CpuLoad, ThreadChoice, choose_threads, cpu_load
 from .model import LatencyModel, LatencyNoiseError
 from .predictor import LatencyPredictor, LatencySample, choose_sample
 from .sampling import CachedTimingStore, RoundsMeasurer
@@ -18,9 +19,10 @@ from .timing import (
 )
 
 __all__ = [
-    "BenchError", "BenchResult", "BenchRow", "BenchTarget", "CachedTimingStore", "INT8_RUNTIMES", "LatencyMeasurement",
-    "LatencyModel", "LatencyNoiseError", "LatencyPredictor", "LatencyRuntime", "LatencySample", "LatencySettings",
-    "ModelTooLargeError", "RUNTIME_SPECS", "RoundsMeasurer", "RuntimeNotAvailableError", "RuntimeSpec",
-    "available_memory_bytes", "choose_sample", "cpu_description", "get_runtime", "measure", "measure_latency",
-    "measure_models", "moved", "random_model", "register_runtime", "runtime_names",
+    "BenchError", "BenchResult", "BenchRow", "BenchTarget", "CachedTimingStore", "CpuLoad", "INT8_RUNTIMES",
+    "LatencyMeasurement", "LatencyModel", "LatencyNoiseError", "LatencyPredictor", "LatencyRuntime",
+    "LatencySample", "LatencySettings", "ModelTooLargeError", "RUNTIME_SPECS", "RoundsMeasurer",
+    "RuntimeNotAvailableError", "RuntimeSpec", "ThreadChoice", "available_memory_bytes", "choose_sample",
+    "choose_threads", "cpu_description", "cpu_load", "get_runtime", "measure", "measure_latency", "measure_models",
+    "moved", "random_model", "register_runtime", "runtime_names",
 ]

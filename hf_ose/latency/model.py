@@ -12,9 +12,11 @@ from typing import Any
 
 from ..architecture import Architecture
 from ..exceptions import HfOseError
+from .contention import ThreadChoice
 from .predictor import LatencyPredictor, LatencySample, choose_sample
 from .sampling import (
     EXTENDED,
+    MAX_PASSES,
     PREDICTED,
     WHOLE,
     MeasurementPlan,
@@ -35,8 +37,6 @@ logger = logging.getLogger(__name__)
 OUTLIER_RATIO = 3.0
 #: ... and this fraction.
 OUTLIER_FLOOR = 0.10
-#: Passes (each a set of interleaved rounds) a sample may be measured in at most.
-MAX_PASSES = 3
 #: A mean held-out error above this, though under the noise limit, gets a warning that predictions are rough.
 PREDICTOR_WARNING = 0.10
 
@@ -72,10 +72,13 @@ class LatencyModel:
         samples: int,
         store: TimingStore | None = None,
         disable_progress: bool | None = None,
+        threads: ThreadChoice | None = None,
     ) -> "LatencyModel":
         """Measure ``samples`` candidates spread over the FLOPs range and the parent in interleaved rounds
         (``measure``: one round's figure of one architecture; ``cost_of``: exact counts of any architecture),
-        re-measure outliers, check the fit for noise, and predict the rest.
+        re-measure outliers (at most :data:`MAX_PASSES` passes), check the fit for noise, and predict the rest.
+        ``threads``: how ``settings.threads`` was chosen (:func:`~hf_ose.latency.contention.choose_threads`), for
+        the record.
 
         Raises :class:`LatencyNoiseError` when the held-out error stays above ``settings.max_held_out_error``
         (``on_noise="warn"``: warns instead).
@@ -100,7 +103,7 @@ class LatencyModel:
             )
 
         check_arch = extension_check_arch(list(plans.values()))
-        measurer = RoundsMeasurer(measure, settings.rounds, store, disable_progress)
+        measurer = RoundsMeasurer(measure, settings.rounds, store, disable_progress, MAX_PASSES)
         measurer.ensure([u for p in fit_plans for u in p.units] + list(shallow_pair(check_arch) if check_arch else ()))
         checkable = len(fit_plans) > features  # leave-one-out needs one sample more than there are features
         remeasured = _remeasure_outliers(fit_plans, measurer, settings, known) if checkable else []
@@ -120,6 +123,7 @@ class LatencyModel:
             parent_ms = predictor.predict(parent_arch, cost.params, cost.effective_params, cost.flops)
         checks = {
             "rounds": settings.rounds,
+            "threads_choice": threads.to_dict() if threads is not None else None,
             "memory_budget_gb": round(budget / 1e9, 2),
             "measured_whole": sum(p.method == WHOLE for p in fit_plans),
             "measured_extended": sum(p.method == EXTENDED for p in fit_plans),
@@ -173,7 +177,8 @@ def _remeasure_outliers(
         limit = max(OUTLIER_RATIO * statistics.median(errors), OUTLIER_FLOOR)
         if statistics.mean(errors) > settings.max_held_out_error:
             limit = 0.0
-        again = [p for p, e in zip(plans, errors) if e > limit and min(map(measurer.passes, p.units)) < MAX_PASSES]
+        spare = [min(map(measurer.passes, p.units)) < measurer.max_passes for p in plans]
+        again = [p for p, e, has_spare in zip(plans, errors, spare) if e > limit and has_spare]
         if not again:
             return remeasured
         logger.info("Re-measuring latency outliers: %s", ", ".join(str(p.arch) for p in again))

@@ -8,8 +8,10 @@ t(D) = t(1) + (D - 1) (t(2) - t(1)), since its D blocks are identical. One that 
 
 Load on a shared machine comes in bursts that last seconds to minutes. Timing each model's runs back to back
 lets one burst inflate one model; timing every model once per round, for several rounds, spreads a burst over
-all of them. Load only ever adds time, so a model's latency is its fastest round (each round's figure is the
-median of its timed runs), over every pass it was measured in.
+all of them. Load only ever adds time, so a model's latency is the lower quartile (:data:`ROUND_QUANTILE`) of
+its rounds (each round's figure is the median of its timed runs) over every pass it was measured in: what the
+unloaded rounds say, without trusting the single luckiest one. Every round's figure is stored as soon as it is
+measured, so an interrupted search resumes within a pass and measures nothing twice.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from ..architecture import Architecture
@@ -27,6 +30,10 @@ from .timing import estimated_bytes
 WHOLE = "measured"
 EXTENDED = "measured (AB^nC, depths 1-2)"
 PREDICTED = "predicted"
+#: The quantile of a model's round figures taken as its latency.
+ROUND_QUANTILE = 0.25
+#: Passes (each a set of interleaved rounds) a model may be measured in at most: the first and two re-measures.
+MAX_PASSES = 3
 
 
 class StaticCosts(Protocol):
@@ -99,7 +106,7 @@ def extension_check_arch(plans: list[MeasurementPlan]) -> Architecture | None:
 
 @dataclass(frozen=True)
 class Timing:
-    """Every round's figure (ms) of one architecture, grouped by measuring pass."""
+    """Every round's figure (ms) of one architecture, grouped by measuring pass (the last one may be open)."""
 
     rounds_ms: tuple[tuple[float, ...], ...]
 
@@ -109,11 +116,18 @@ class Timing:
 
     @property
     def ms(self) -> float:
-        """The latency: the fastest round of any pass."""
-        return min(min(rounds) for rounds in self.rounds_ms)
+        """The latency: the lower quartile (:data:`ROUND_QUANTILE`) of every round of every pass."""
+        return float(np.quantile([ms for rounds in self.rounds_ms for ms in rounds], ROUND_QUANTILE))
 
-    def with_pass(self, rounds_ms: Sequence[float]) -> "Timing":
-        return Timing((*self.rounds_ms, tuple(rounds_ms)))
+    def rounds_in_last_pass(self) -> int:
+        return len(self.rounds_ms[-1]) if self.rounds_ms else 0
+
+    def with_new_pass(self) -> "Timing":
+        return Timing((*self.rounds_ms, ()))
+
+    def with_round(self, ms: float) -> "Timing":
+        """These figures and ``ms``, one more round of the last pass."""
+        return Timing((*self.rounds_ms[:-1], (*self.rounds_ms[-1], ms)))
 
 
 class TimingStore(Protocol):
@@ -166,7 +180,8 @@ class CachedTimingStore:
 
 
 class RoundsMeasurer:
-    """Measures architectures in interleaved rounds through ``measure_once`` (one round's figure, ms)."""
+    """Measures architectures in interleaved rounds through ``measure_once`` (one round's figure, ms), at most
+    ``max_passes`` passes each, storing every figure in ``store`` as soon as it is measured."""
 
     def __init__(
         self,
@@ -174,11 +189,13 @@ class RoundsMeasurer:
         rounds: int,
         store: TimingStore | None = None,
         disable_progress: bool | None = None,
+        max_passes: int = MAX_PASSES,
     ) -> None:
         self.measure_once = measure_once
         self.rounds = rounds
         self.store: TimingStore = store if store is not None else MemoryTimingStore()
         self.disable_progress = disable_progress
+        self.max_passes = max_passes
 
     def timing(self, arch: Architecture) -> Timing:
         timing = self.store.get(arch)
@@ -191,21 +208,43 @@ class RoundsMeasurer:
         return 0 if timing is None else timing.passes
 
     def ensure(self, archs: Sequence[Architecture]) -> None:
-        """Measure, in one pass, those of ``archs`` the store has no timing of."""
-        missing = [a for a in archs if self.store.get(a) is None]
-        if missing:
-            self.add_pass(missing)
+        """Measure, in one pass, those of ``archs`` the store has no timing of, and finish any pass of theirs an
+        interrupted run left open."""
+        open_passes = {}
+        for arch in dict.fromkeys(archs):
+            timing = self.store.get(arch)
+            if timing is None:
+                open_passes[arch] = Timing(()).with_new_pass()
+            elif timing.rounds_in_last_pass() < self.rounds:
+                open_passes[arch] = timing
+        self._measure(open_passes)
 
     def add_pass(self, archs: Sequence[Architecture]) -> None:
-        """One more pass for each of ``archs``: ``rounds`` rounds, each timing every one of them once (in
-        alternating order), stored as soon as the pass is complete."""
-        archs = list(dict.fromkeys(archs))
-        figures: dict[Architecture, list[float]] = {a: [] for a in archs}
-        with tqdm(total=self.rounds * len(archs), desc="latency (measured)", disable=self.disable_progress) as bar:
+        """One more pass for each of ``archs`` that has passes to spare: ``rounds`` rounds, each timing every one
+        of them once (in alternating order)."""
+        timings = {a: self.store.get(a) or Timing(()) for a in dict.fromkeys(archs)}
+        self._measure({a: t.with_new_pass() for a, t in timings.items() if t.passes < self.max_passes})
+
+    def _measure(self, open_passes: dict[Architecture, Timing]) -> None:
+        """Fill the open last pass of each timing in ``open_passes`` up to ``rounds`` rounds, interleaved, storing
+        each figure at once; rounds an earlier run already measured are kept."""
+        if not open_passes:
+            return
+        archs, timings = list(open_passes), dict(open_passes)
+        owed = sum(self.rounds - t.rounds_in_last_pass() for t in timings.values())
+        label = pass_label(max(t.passes for t in timings.values()), self.max_passes)
+        with tqdm(total=owed, desc=label, disable=self.disable_progress) as bar:
             for round_index in range(self.rounds):
                 for arch in archs if round_index % 2 == 0 else reversed(archs):
-                    figures[arch].append(float(self.measure_once(arch)))
+                    if timings[arch].rounds_in_last_pass() > round_index:
+                        continue
+                    timings[arch] = timings[arch].with_round(float(self.measure_once(arch)))
+                    self.store.put(arch, timings[arch])
                     bar.update()
-        for arch in archs:
-            previous = self.store.get(arch) or Timing(())
-            self.store.put(arch, previous.with_pass(figures[arch]))
+
+
+def pass_label(number: int, max_passes: int) -> str:
+    """The progress bar's description of measuring pass ``number``: the first measures, later ones re-measure."""
+    if number <= 1:
+        return "latency: measure"
+    return f"latency: re-measure pass {number}/{max_passes}"

@@ -181,11 +181,11 @@ get_runtime = RUNTIMES.get
 class LatencySettings:
     """How latency is measured and checked.
 
-    Input shape ``batch_size`` x ``seq_len``; CPU ``threads`` (``None``: PyTorch's current count); the
-    ``runtime`` (see :func:`runtime_names`). Each model is timed in ``rounds``
-    interleaved rounds (every sampled model once per round, so a burst of load hits all alike); each round
-    builds the model, runs ``warmup`` untimed passes and ``repeats`` timed ones and keeps their median; the
-    model's latency is the median over rounds.
+    Input shape ``batch_size`` x ``seq_len``; CPU ``threads`` (``None``: PyTorch's current count, or in a search
+    one fewer for each core other processes keep busy, see :mod:`hf_ose.latency.contention`); the ``runtime``
+    (see :func:`runtime_names`). Each model is timed in ``rounds`` interleaved rounds (every sampled model once
+    per round, so a burst of load hits all alike); each round builds the model, runs ``warmup`` untimed passes
+    and ``repeats`` timed ones and keeps their median; the model's latency is the lower quartile of its rounds.
 
     When the predictor's held-out error (mean, or the parent's own) stays above ``max_held_out_error`` after
     outliers are re-measured, the search warns, says so in the front's record and printout, and goes on

@@ -37,6 +37,7 @@ class ScoreCache:
         self.path = None if folder is None else Path(folder) / CACHE_FILE
         self.skipped_lines: list[tuple[int, str]] = []
         self._scores: dict[str, dict[str, Any]] = {}
+        self._objectives: set[tuple[str, str]] = set()
         if self.path is not None:
             try:
                 self._open()
@@ -53,10 +54,16 @@ class ScoreCache:
     def put(self, kind: str, objective: dict[str, Any], arch: Architecture, value: float, **meta: Any) -> None:
         """Record a score, durably (written and fsync'd) before returning."""
         key = self._key(kind, objective, arch)
-        record = {"search": self.search_id, "key": key, "kind": kind, "arch": arch.as_dict(), "value": value, "meta": meta}
-        self._scores[key] = record
+        record = {"search": self.search_id, "key": key, "kind": kind, "objective": digest(objective),
+                  "arch": arch.as_dict(), "value": value, "meta": meta}
+        self._remember(record)
         if self.path is not None:
             self._append({**record, "sha": digest(record)})
+
+    def holds(self, kind: str, objective: dict[str, Any]) -> bool:
+        """Whether any record of ``kind`` was scored under ``objective`` (older records do not say: they count
+        as not)."""
+        return (kind, digest(objective)) in self._objectives
 
     def __len__(self) -> int:
         return len(self._scores)
@@ -111,7 +118,12 @@ class ScoreCache:
         if record.get("search") != self.search_id:
             self.skipped_lines.append((number, "written by a different search"))
             return
+        self._remember(record)
+
+    def _remember(self, record: dict[str, Any]) -> None:
         self._scores[record["key"]] = record
+        if "objective" in record:
+            self._objectives.add((record["kind"], record["objective"]))
 
     def _append(self, record: dict[str, Any]) -> None:
         assert self.path is not None
