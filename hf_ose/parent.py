@@ -8,6 +8,8 @@ import importlib.util
 import json
 import logging
 import os
+import socket
+import urllib.parse
 from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar, Union
 
@@ -163,9 +165,25 @@ def _hub_serves(repo_id: str) -> bool:
         return True
     if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
         return False
+    if not _endpoint_resolves():
+        return False
     try:
         AutoConfig.from_pretrained(repo_id)
     except OSError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _endpoint_resolves() -> bool:
+    """False when the Hub's host name does not resolve (no network), so an offline machine falls back at once
+    instead of after huggingface_hub's retries; True when it resolves, or behind a proxy (which resolves it)."""
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname
+    try:
+        socket.getaddrinfo(host, 443)
+    except (socket.gaierror, UnicodeError):
         return False
     return True
 

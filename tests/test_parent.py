@@ -1,5 +1,6 @@
 import logging
 import re
+import socket
 
 import pytest
 from transformers import AutoConfig, AutoModel, BertConfig
@@ -101,10 +102,38 @@ def test_online_the_hub_wins_and_only_an_unreachable_hub_falls_back(hub_cache_wi
         def from_pretrained(repo_id: str) -> BertConfig:
             raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
 
+    monkeypatch.setattr(parent_module, "_endpoint_resolves", lambda: True)
     monkeypatch.setattr(parent_module, "AutoConfig", Hub)
     assert resolve_model_source(MINILM) == MINILM
     monkeypatch.setattr(parent_module, "AutoConfig", UnreachableHub)
     assert resolve_model_source(MINILM) == minilm_path
+
+
+def test_a_hub_host_that_does_not_resolve_falls_back_without_the_hubs_retries(hub_cache_without_minilm,
+                                                                             monkeypatch, minilm_path):
+    monkeypatch.setattr(parent_module.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
+
+    def no_dns(host: str, port: int) -> None:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    class NeverCalled:
+        @staticmethod
+        def from_pretrained(repo_id: str) -> BertConfig:
+            raise AssertionError("the Hub was asked although its host does not resolve")
+
+    parent_module._endpoint_resolves.cache_clear()
+    monkeypatch.setattr(parent_module.socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(parent_module, "AutoConfig", NeverCalled)
+    try:
+        assert resolve_model_source(MINILM) == minilm_path
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")  # a proxy resolves names itself
+        parent_module._endpoint_resolves.cache_clear()
+        assert parent_module._endpoint_resolves()
+    finally:
+        parent_module._endpoint_resolves.cache_clear()
 
 
 def test_other_specs_are_not_resolved(minilm_path):
