@@ -87,7 +87,8 @@ def test_the_real_parent_exports_as_a_feature_extractor_that_follows_pytorch_on_
     int8 = export(minilm_path, tmp_path, backend="onnx", precision="int8")
     assert fp32.head == "feature-extraction" and fp32.parity.max_abs_diff <= 1e-4
     assert fp32.parity.min_cosine > 0.99999 and fp32.parity.texts == 12
-    assert int8.parity.min_cosine >= 0.9 and int8.parity.max_abs_diff > fp32.parity.max_abs_diff
+    assert int8.parity.mean_cosine >= 0.97 and int8.parity.low_cosine >= 0.9
+    assert int8.parity.max_abs_diff > fp32.parity.max_abs_diff
     for side in ("right", "left"):
         hidden, batch = _run_like_readme(tmp_path, "model_quantized.onnx", TEXTS, side)
         real = batch["attention_mask"].astype(bool)
