@@ -74,13 +74,15 @@ class Tolerance:
 #: mask ignored 0.78, one layer run twice 0.92, per-tensor weights 0.95 with 1% of tokens under 0.85). Labels flip
 #: only where PyTorch's own margin is tiny: fine-tuned on SST-2, int8 agreed on 98.3% (ONNX) and 98.9% (OpenVINO)
 #: of the test rows with accuracy within 0.5 points, so the label gate is 98%: it refuses broken artifacts, not
-#: near-ties (at 99% one flip in a 64-text sample refused a sound artifact).
+#: near-ties (at 99% one flip in a 64-text sample refused a sound artifact). int8's largest difference is reported,
+#: not gated: it scales with the outputs and grows with the sample (a WNUT-17 tagger fitted on the real parent
+#: moved logits by 2.5-3.3 while its tags held; honest hidden states by 0.53-1.23 from 100 to 300 sentences).
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, min_mean_cosine=0.99999, min_low_cosine=0.9999,
                       min_correlation=0.9999),
-    "int8": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
+    "int8": Tolerance(max_abs_diff=float("inf"), min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
                       min_correlation=0.95),
-    "int8-static": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
+    "int8-static": Tolerance(max_abs_diff=float("inf"), min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
                              min_correlation=0.95),  # calibrated activations too
 }
 
