@@ -63,7 +63,7 @@ def hf_ose_targets(model: torch.nn.Module, texts: list[str], out: Path, threads:
     for backend, precision in (("onnx", "fp32"), ("onnx", "int8"), ("onnx", "int8-static"), ("openvino", "fp32"),
                                ("openvino", "int8")):
         report = export(model, out, backend=backend, precision=precision, calibration=texts, tokenizer=tokenizer)
-        print(f"  exported {backend} {precision}: parity min token cosine {report.parity.min_cosine:.4f}")
+        print(f"  exported {backend} {precision}: {report.parity.summary()}")
     return open_targets(out, threads=threads, batch_size=BATCH, seq_len=SEQ_LEN)
 
 

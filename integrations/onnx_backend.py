@@ -30,7 +30,7 @@ import torch
 from hf_ose.data import padding_tokenizer
 from hf_ose.export.backend import ExportBackend, ExportError, Session
 from hf_ose.export.core import head_of, input_names
-from hf_ose.export.parity import Text, clean_texts, tokenize
+from hf_ose.export.texts import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -64,6 +64,7 @@ class OnnxBackend(ExportBackend):
     name = "onnx"
     install_hint = "pip install 'hf-ose[onnx]'"
     precisions = ("fp32", "int8", "int8-static")
+    calibrated_precisions = ("int8-static",)
 
     def available(self) -> bool:
         return all(importlib.util.find_spec(package) for package in ("onnx", "onnxruntime"))
@@ -77,7 +78,8 @@ class OnnxBackend(ExportBackend):
         try:
             if precision == "int8":
                 return [_quantize(self._export_fp32(model, tokenizer, graph), target)]
-            batches = _calibration_batches(tokenizer, input_names(model, tokenizer), calibration)
+            words = head_of(model) == "token-classification"
+            batches = _calibration_batches(tokenizer, input_names(model, tokenizer), calibration, words=words)
             return [_quantize_static(self._export_fp32(model, tokenizer, graph, fuse=False), target, batches)]
         finally:
             graph.unlink(missing_ok=True)
@@ -105,10 +107,11 @@ class OnnxBackend(ExportBackend):
                      fuse: bool = True) -> Path:
         """The fp32 graph at ``path``: fused by ONNX Runtime's transformer optimizer unless ``fuse`` is false."""
         names = input_names(model, tokenizer)
-        output = "logits" if head_of(model) == "text-classification" else "last_hidden_state"
+        head = head_of(model)
+        output = "last_hidden_state" if head == "feature-extraction" else "logits"
         example = tokenizer(["an example", "a somewhat longer example sentence"], padding=True, return_tensors="pt")
         axes = {name: {0: "batch_size", 1: "sequence_length"} for name in names}
-        axes[output] = {0: "batch_size"} if output == "logits" else {0: "batch_size", 1: "sequence_length"}
+        axes[output] = {0: "batch_size"} if head == "text-classification" else {0: "batch_size", 1: "sequence_length"}
         raw = path.with_name(f".{path.name}.raw.onnx")
         previous = model.config._attn_implementation
         try:
@@ -160,10 +163,11 @@ def _quantize(source: Path, target: Path) -> Path:
     return target
 
 
-def _calibration_batches(tokenizer: PreTrainedTokenizerBase, names: list[str],
-                         calibration: Sequence[Text] | None) -> list[dict[str, np.ndarray]]:
-    """``calibration`` in batches of :data:`CALIBRATION_BATCH`, each padded on the right and on the left."""
-    texts = clean_texts(calibration or [])
+def _calibration_batches(tokenizer: PreTrainedTokenizerBase, names: list[str], calibration: Sequence[Text] | None,
+                         *, words: bool) -> list[dict[str, np.ndarray]]:
+    """``calibration`` (``words``: a token classifier's) in batches of :data:`CALIBRATION_BATCH`, each padded on
+    the right and on the left."""
+    texts = clean_texts(calibration or [], words=words)
     if not texts:
         raise ExportError(
             "ONNX static int8 needs calibration text (real sentences like those the model will see): pass "

@@ -34,8 +34,8 @@ import torch
 
 from hf_ose.data import padding_tokenizer
 from hf_ose.exceptions import HfOseError
-from hf_ose.export import ExportBackend, ExportError, Session, input_names
-from hf_ose.export.parity import Text, clean_texts, tokenize
+from hf_ose.export import ExportBackend, ExportError, Session, head_of, input_names
+from hf_ose.export.texts import Text, clean_texts, tokenize
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -78,6 +78,7 @@ class OpenVinoBackend(ExportBackend):
     name: ClassVar[str] = "openvino"
     install_hint: ClassVar[str] = "pip install 'hf-ose[openvino]'"
     precisions: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    calibrated_precisions: ClassVar[tuple[str, ...]] = ("int8",)
 
     def available(self) -> bool:
         try:
@@ -90,7 +91,8 @@ class OpenVinoBackend(ExportBackend):
     def export(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, *,
                precision: str, calibration: Sequence[Text] | None) -> list[Path]:
         stem = _stem(precision)
-        texts = _calibration_texts(calibration) if precision == "int8" else []
+        words = head_of(model) == "token-classification"
+        texts = _calibration_texts(calibration, words=words) if precision == "int8" else []
         tokenizer = padding_tokenizer(tokenizer)
         names = input_names(model, tokenizer)
         ov_model = _convert(model.eval(), tokenizer, names)
@@ -124,8 +126,8 @@ def _stem(precision: str) -> str:
     return FILE_STEMS[precision]
 
 
-def _calibration_texts(calibration: Sequence[Text] | None) -> list[Text]:
-    texts = clean_texts(calibration or [])
+def _calibration_texts(calibration: Sequence[Text] | None, *, words: bool) -> list[Text]:
+    texts = clean_texts(calibration or [], words=words)
     if not texts:
         raise ExportError(
             "OpenVINO int8 needs calibration text (real sentences like those the model will see): pass "
@@ -153,7 +155,7 @@ def _convert(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, names: 
     if output not in outputs:
         raise ExportError(
             f"{type(model).__name__} returns neither logits nor last_hidden_state ({list(outputs)}): export a "
-            "sequence classifier or a base model (feature extraction)."
+            "sequence or token classifier, or a base model (feature extraction)."
         )
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # shape checks that hold for every input
@@ -165,7 +167,7 @@ def _convert(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, names: 
     return converted
 
 
-def _quantize(ov_model: Any, tokenizer: PreTrainedTokenizerBase, names: list[str], texts: list[str]) -> Any:
+def _quantize(ov_model: Any, tokenizer: PreTrainedTokenizerBase, names: list[str], texts: list[Text]) -> Any:
     """NNCF post-training int8 of ``ov_model``, calibrated on ``texts`` in batches of :data:`CALIBRATION_BATCH`,
     each padded on the right and on the left (left padding moves activation ranges; measured on a tiny BERT).
     The transformer model type keeps residual adds and LayerNorm inputs in fp32 (NNCF's defaults quantise them

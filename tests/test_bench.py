@@ -164,3 +164,26 @@ def test_an_artifact_whose_backend_is_not_installed_names_the_extra(artifacts_di
     monkeypatch.setattr(OnnxBackend, "available", lambda self: False)
     with pytest.raises(BackendNotAvailableError, match=r"model.onnx is a ONNX Runtime artifact.*hf-ose\[onnx\]"):
         bench([artifacts_dir])
+
+
+@pytest.mark.parametrize("num_labels", [5, 1], ids=["token-classification", "regression"])
+def test_a_token_classifier_and_a_regression_model_are_benched_on_the_same_inputs(num_labels, tmp_path, minilm_path):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertForTokenClassification
+
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, num_labels=num_labels)
+    torch.manual_seed(0)
+    model = (BertForTokenClassification if num_labels > 1 else BertForSequenceClassification)(config)
+    model.save_pretrained(tmp_path / "model")
+    AutoTokenizer.from_pretrained(minilm_path).save_pretrained(tmp_path / "model")
+    for backend in ("onnx", "openvino"):
+        export(tmp_path / "model", tmp_path / "artifacts", backend=backend, calibration=TEXTS)
+    targets = open_targets(tmp_path / "model", threads=1, **SHAPE) + open_targets(tmp_path / "artifacts", threads=1,
+                                                                                    **SHAPE)
+    assert [(t.runtime, t.precision) for t in targets] == [("pytorch", "fp32"), ("onnx", "fp32"), ("openvino", "fp32")]
+    reference = targets[0].run().logits.detach().numpy()
+    assert reference.shape == ((2, 16, 5) if num_labels > 1 else (2, 1))
+    for target in targets[1:]:
+        np.testing.assert_allclose(np.asarray(target.run()), reference, atol=1e-4)
+    result = bench([tmp_path / "model", tmp_path / "artifacts"], threads=1, warmup=0, rounds=1, repeats=1, **SHAPE)
+    assert [row.runtime for row in result.rows] == ["pytorch", "onnx", "openvino"]

@@ -191,7 +191,7 @@ def test_export_through_the_core_keeps_a_parity_checked_real_parent(tmp_path, mi
     out = tmp_path / "minilm-openvino"
     report = export(minilm_path, out, backend="openvino", precision="int8", calibration=calibration)
     assert report.parity.passed and report.head == "feature-extraction"
-    assert report.parity.min_cosine > 0.95
+    assert report.parity.mean_cosine > 0.98 and report.parity.low_cosine > 0.95
     written = json.loads((out / REPORT_NAME).read_text())["artifacts"]["openvino-int8"]
     assert written["files"] == ["openvino_model_qint8_quantized.xml", "openvino_model_qint8_quantized.bin"]
     assert {"config.json", "tokenizer.json"} <= {path.name for path in out.iterdir()}

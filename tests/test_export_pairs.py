@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from hf_ose.export import ExportError, export, get_export_backend
-from hf_ose.export.parity import clean_texts, tokenize
+from hf_ose.export.texts import clean_texts, tokenize
 from .testing_utils import slow
 
 RTE = Path(__file__).with_name("data") / "rte" / "validation.tsv"

@@ -11,9 +11,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add ``export`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "export", help="A parity-checked CPU artifact (ONNX Runtime or OpenVINO) in Optimum's layout.",
-        description="Export a sequence classifier or feature extractor for a runtime, check it against PyTorch "
-                    "with right and left padding, and keep it only within tolerance (figures in "
-                    "OUT/export_report.json).",
+        description="Export a sequence classifier (or regression model), token classifier or feature extractor "
+                    "for a runtime, check it against PyTorch with right and left padding, and keep it only within "
+                    "tolerance (figures in OUT/export_report.json).",
     )
     command.add_argument("model", help="a local model folder (config.json, weights and tokenizer)")
     command.add_argument("--runtime", help=f"the runtime the artifact is for: {', '.join(RUNTIMES[1:])} (an -int8 "
@@ -21,7 +21,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--precision", choices=("fp32", "int8", "int8-static"),
                          help="fp32 (default); int8 (ONNX: dynamic, OpenVINO: NNCF); int8-static (ONNX only: static "
                               "QDQ int8 calibrated on --texts)")
-    add_text_options(command, "the parity check and int8 calibration (default: a few built-in sentences)")
+    add_text_options(command, "the parity check and int8 calibration (default: a few built-in sentences; a "
+                              "whole training file is fine: both draw bounded seeded samples)")
+    command.add_argument("--calibration-size", type=int, default=300, metavar="N",
+                         help="int8 calibrates on a seeded sample of at most N texts (default 300)")
+    command.add_argument("--parity-size", type=int, default=200, metavar="N",
+                         help="parity compares a seeded sample of at most N texts (default 200)")
     command.add_argument("--out", required=True, help="output folder (new, empty, or this model's earlier export)")
     command.add_argument("--overwrite", action="store_true", help="replace an export of a different model in --out")
     add_renamed(command, "--backend", "--runtime onnxruntime|openvino", dest="backend")
@@ -44,16 +49,14 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ExportError(f"--texts {args.texts}: {error}") from error
     report = export(args.model, args.out, backend=backend, precision=precision, calibration=texts,
-                    overwrite=args.overwrite)
-    parity = report.parity
-    figures = [f"max abs difference {parity.max_abs_diff:.3g}"]
-    if parity.agreement is not None:
-        figures.append(f"agreement {parity.agreement:.2%}")
-    if parity.min_cosine is not None:
-        figures.append(f"min token cosine {parity.min_cosine:.4f}")
-    print(f"Exported {args.model} ({report.head}) with {report.backend} {report.precision} to {report.out_dir}: "
-          f"{', '.join(path.name for path in report.files)}. Parity on {parity.texts} texts, right and left "
-          f"padding: {', '.join(figures)}.")
+                    overwrite=args.overwrite, calibration_size=args.calibration_size, parity_size=args.parity_size)
+    samples = report.samples
+    calibrated = (f" Calibrated on {len(samples.calibration)} of {samples.given} texts (seed {samples.seed})."
+                  if samples and report.calibrated else "")
+    kind = report.parity.kind
+    head = report.head if kind in report.head else f"{report.head}, {kind}"
+    print(f"Exported {args.model} ({head}) with {report.backend} {report.precision} to {report.out_dir}: "
+          f"{', '.join(path.name for path in report.files)}.{calibrated} Checked {report.parity.summary()}.")
     return 0
 
 

@@ -15,9 +15,11 @@ from .backend import (
 from .bench import bench
 from .core import REPORT_NAME, ExportReport, export, head_of, input_names
 from .parity import DEFAULT_TEXTS, TOLERANCES, ParityResult, Tolerance, check_parity
+from .texts import CALIBRATION_SIZE, PARITY_SIZE, TextSamples, draw_samples
 
 __all__ = [
-    "BackendNotAvailableError", "BenchError", "BenchResult", "BenchRow", "BenchTarget", "DEFAULT_TEXTS",
+    "BackendNotAvailableError", "BenchError", "BenchResult", "BenchRow", "BenchTarget", "CALIBRATION_SIZE",
+    "DEFAULT_TEXTS", "PARITY_SIZE", "TextSamples", "draw_samples",
     "ENTRY_POINT_GROUP", "ExportBackend", "ExportError",
     "ExportReport", "ParityError", "ParityResult", "REPORT_NAME", "Session", "TOLERANCES", "Tolerance",
     "bench", "check_parity", "export", "export_backend_names", "get_export_backend", "head_of", "input_names",

@@ -53,6 +53,8 @@ class ExportBackend(ABC):
     install_hint: ClassVar[str] = ""
     #: The precisions :meth:`export` accepts, e.g. ``("fp32", "int8")``.
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: The precisions whose :meth:`export` calibrates on the ``calibration`` text (e.g. ``("int8",)``).
+    calibrated_precisions: ClassVar[tuple[str, ...]] = ()
 
     def available(self) -> bool:
         """Whether the packages this backend needs are importable."""
@@ -62,13 +64,14 @@ class ExportBackend(ABC):
     def export(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, *,
                precision: str, calibration: list[str] | None) -> list[Path]:
         """Write the artifact files for ``precision`` into ``out_dir`` (which exists, empty or holding this
-        export's earlier files) and return them; ``calibration`` is the user's text, if any."""
+        export's earlier files) and return them; ``calibration`` is a bounded sample of the user's text, if any:
+        sentences, sentence pairs, or lists of words for a token classifier (:mod:`hf_ose.export.texts`)."""
 
     @abstractmethod
     def session(self, out_dir: Path, precision: str, *, threads: int | None = None) -> Session:
         """Load the artifact written by :meth:`export`, running ``threads`` intra-op threads (``None``: the
-        runtime's default); the callable returns the model's main output (logits for a classifier,
-        ``last_hidden_state`` for a feature extractor) as numpy."""
+        runtime's default); the callable returns the model's main output (logits for a sequence or token
+        classifier, ``last_hidden_state`` for a feature extractor) as numpy."""
 
 
 #: Every export backend by name: registered from code or from the entry-point group.

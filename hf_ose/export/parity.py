@@ -1,27 +1,36 @@
 """Parity: an artifact's outputs against the PyTorch model's on real text, with right and left padding.
 
-Only real tokens are compared (padding positions carry no meaning). The figures: the largest absolute output
-difference; for classifiers the share of predictions that agree; for feature extractors the smallest cosine
-similarity between a token's two vectors. Tolerances per precision are the :data:`TOLERANCES` constants. The
-texts compared (and calibrated on) are sentences, or sentence pairs for pair tasks (RTE, MNLI), tokenised as pairs.
+Only real tokens are compared (padding positions carry no meaning). What is measured depends on the model's head
+(:func:`parity_kind`), and every gate is a figure that does not drift with the number of texts compared:
+
+- sequence classifiers: the share of predicted labels that agree, and the largest logit difference;
+- regression (one output, ``problem_type="regression"``): the Pearson correlation of the scores, and the largest
+  score difference;
+- token classifiers: the share of predicted tags that agree over real tokens (special tokens excluded);
+- feature extractors: the mean cosine similarity of a real token's two vectors (on the worse padding side) and
+  its 1st percentile (99% of real tokens at least this close), plus the largest hidden-state difference.
+
+The single worst token's cosine is reported, not gated: it is the minimum of thousands of figures, so it falls as
+more texts are compared. On all-MiniLM-L6-v2's ONNX int8 it was 0.891 on 32 SST-2 sentences, one [SEP] of a
+six-token sentence left-padded to 32 tokens (0.976 unpadded), while the mean stayed 0.985-0.986 from 32 to 300
+sentences. Tolerances per precision are :data:`TOLERANCES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .backend import ExportError, ParityError, Session
+from .backend import ParityError, Session
+from .texts import Text, tokenize
 
 if TYPE_CHECKING:
-    from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
-
-#: One input: a sentence, or a (first, second) sentence pair.
-Text = Union[str, tuple[str, str]]
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 #: Sentences compared when no calibration text is given: short and long, plain and punctuated.
 DEFAULT_TEXTS: tuple[str, ...] = (
@@ -38,32 +47,43 @@ DEFAULT_TEXTS: tuple[str, ...] = (
     "She sells sea shells by the sea shore.",
     "Results: 12 of 15 tests passed, 3 failed (see the log for details).",
 )
-#: At most this many texts are compared (the first ones of the calibration text).
-MAX_TEXTS = 64
 #: Longest sequence compared, in tokens.
 MAX_LENGTH = 128
+#: Texts per forward pass of the parity check.
+BATCH_SIZE = 32
+#: What the parity check compares, by the model's head (:func:`parity_kind`).
+KINDS = ("classification", "regression", "token-classification", "feature-extraction")
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """What an artifact of one precision must meet to be kept."""
+    """What an artifact of one precision must meet to be kept; each figure applies to the heads that have it."""
 
-    max_abs_diff: float  #: largest absolute output difference (logits, or hidden states on real tokens)
-    min_agreement: float  #: classifiers: least share of predictions equal to PyTorch's
-    min_cosine: float  #: feature extractors: least cosine similarity of a token's two hidden vectors
+    max_abs_diff: float  #: largest absolute output difference (logits, scores, or hidden states on real tokens)
+    min_agreement: float  #: classifiers: least share of labels (token classifiers: of tags) equal to PyTorch's
+    min_mean_cosine: float  #: feature extractors: least mean token cosine, on the worse padding side
+    min_low_cosine: float = -1.0  #: feature extractors: least 1st-percentile token cosine
+    min_correlation: float = -1.0  #: regression: least Pearson correlation of the scores with PyTorch's
 
 
 #: fp32 differs from PyTorch by float rounding only (measured <= 3e-5 on all-MiniLM-L6-v2 with fused attention).
-#: int8 moves hidden states by up to ~1 (all-MiniLM-L6-v2, ORT dynamic per-channel int8: max 0.69, token cosine
-#: min 0.953, mean 0.989; per-tensor int8 fell to min 0.85): what must hold is the prediction, or the direction
-#: of each token's vector. Predictions flip only where PyTorch's own margin is tiny: on all-MiniLM-L6-v2
-#: fine-tuned on SST-2, int8 agreed with PyTorch on 98.3% (ONNX) and 98.9% (OpenVINO) of the 872 test rows with
-#: accuracy within 0.5 points (README, "Export parity"), so the gate is 98%: it refuses broken artifacts, not
-#: near-ties (at 99% one flip in a 64-text calibration set refused a sound artifact).
+#: int8 moves hidden states by up to ~1 (all-MiniLM-L6-v2 on SST-2: max 0.69): what must hold is the prediction,
+#: or the direction of the token vectors. Measured on all-MiniLM-L6-v2 and SST-2 sentences (benchmarks/README.md,
+#: "Export parity"): honest int8 keeps a mean token cosine of 0.985 (ONNX) / 0.995 (OpenVINO) with 99% of tokens
+#: above 0.95; broken artifacts fall well below (random weights ~0, two layers swapped 0.65-0.89, the attention
+#: mask ignored 0.78, one layer run twice 0.92, per-tensor weights 0.95 with 1% of tokens under 0.85). Labels flip
+#: only where PyTorch's own margin is tiny: fine-tuned on SST-2, int8 agreed on 98.3% (ONNX) and 98.9% (OpenVINO)
+#: of the test rows with accuracy within 0.5 points, so the label gate is 98%: it refuses broken artifacts, not
+#: near-ties (at 99% one flip in a 64-text sample refused a sound artifact). int8's largest difference is reported,
+#: not gated: it scales with the outputs and grows with the sample (a WNUT-17 tagger fitted on the real parent
+#: moved logits by 2.5-3.3 while its tags held; honest hidden states by 0.53-1.23 from 100 to 300 sentences).
 TOLERANCES: dict[str, Tolerance] = {
-    "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, min_cosine=0.99999),
-    "int8": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_cosine=0.9),
-    "int8-static": Tolerance(max_abs_diff=2.0, min_agreement=0.98, min_cosine=0.9),  # calibrated activations too
+    "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, min_mean_cosine=0.99999, min_low_cosine=0.9999,
+                      min_correlation=0.9999),
+    "int8": Tolerance(max_abs_diff=float("inf"), min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
+                      min_correlation=0.95),
+    "int8-static": Tolerance(max_abs_diff=float("inf"), min_agreement=0.98, min_mean_cosine=0.97, min_low_cosine=0.9,
+                             min_correlation=0.95),  # calibrated activations too
 }
 
 
@@ -74,86 +94,140 @@ class ParityResult:
     precision: str
     texts: int
     max_abs_diff: float
-    agreement: float | None  #: classifiers only
-    min_cosine: float | None  #: feature extractors only
+    agreement: float | None  #: classifiers: labels; token classifiers: tags on real tokens
+    min_cosine: float | None  #: feature extractors: the worst real token's cosine (reported, not gated)
     tolerance: Tolerance
+    kind: str = "feature-extraction"  #: one of :data:`KINDS`
+    mean_cosine: float | None = None  #: feature extractors: mean token cosine on the worse padding side
+    low_cosine: float | None = None  #: feature extractors: 1st percentile of the token cosines
+    correlation: float | None = None  #: regression: Pearson correlation of the scores
+    tokens: int | None = None  #: token classifiers and feature extractors: real tokens compared (both sides)
 
     @property
     def failures(self) -> list[str]:
         """One line per figure outside its tolerance (empty when the artifact passes)."""
         tol, found = self.tolerance, []
-        if self.max_abs_diff > tol.max_abs_diff:
+        if not self.max_abs_diff <= tol.max_abs_diff:
             found.append(f"max abs output difference {self.max_abs_diff:.3g} > {tol.max_abs_diff:.3g} "
                          f"(by {self.max_abs_diff - tol.max_abs_diff:.3g})")
-        if self.agreement is not None and self.agreement < tol.min_agreement:
-            found.append(f"prediction agreement {self.agreement:.2%} < {tol.min_agreement:.2%}")
-        if self.min_cosine is not None and self.min_cosine < tol.min_cosine:
-            found.append(f"min token cosine {self.min_cosine:.5f} < {tol.min_cosine:.5f}")
+        what = "tag" if self.kind == "token-classification" else "prediction"
+        for figure, value, least in ((f"{what} agreement", self.agreement, tol.min_agreement),
+                                     ("mean token cosine", self.mean_cosine, tol.min_mean_cosine),
+                                     ("1st-percentile token cosine", self.low_cosine, tol.min_low_cosine),
+                                     ("score correlation", self.correlation, tol.min_correlation)):
+            if value is not None and not value >= least:
+                found.append(f"{figure} {value:.2%} < {least:.2%}" if "agreement" in figure
+                             else f"{figure} {value:.5f} < {least:.5f}")
+        if self.kind == "regression" and self.correlation is None:
+            found.append(f"the scores do not vary over the {self.texts} texts, so their correlation is undefined: "
+                         "pass more varied calibration text")
         return found
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
+    def summary(self) -> str:
+        """The figures measured, in one line (e.g. for a log or the command line)."""
+        figures = [f"max abs difference {self.max_abs_diff:.3g}"]
+        if self.agreement is not None:
+            figures.append(f"{'tag ' if self.kind == 'token-classification' else ''}agreement {self.agreement:.2%}")
+        if self.correlation is not None:
+            figures.append(f"score correlation {self.correlation:.5f}")
+        if self.mean_cosine is not None:
+            figures.append(f"mean token cosine {self.mean_cosine:.4f} (1st percentile {self.low_cosine:.4f}, "
+                           f"worst token {self.min_cosine:.4f})")
+        where = f"{self.texts} texts" + (f" ({self.tokens} real tokens)" if self.tokens is not None else "")
+        return f"parity on {where}, right and left padding: {', '.join(figures)}"
+
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "passed": self.passed}
 
 
+def parity_kind(model: PreTrainedModel, head: str) -> str:
+    """What parity compares for ``model`` exported as ``head``: a sequence classifier with one output, or with
+    ``problem_type="regression"``, is a regression model (as transformers' loss treats it)."""
+    if head == "text-classification":
+        config = model.config
+        regression = config.problem_type == "regression" or (config.problem_type is None and config.num_labels == 1)
+        return "regression" if regression else "classification"
+    return head
+
+
 def check_parity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, session: Session, *, precision: str,
-                 classifier: bool, input_names: list[str], texts: Sequence[Text] | None = None,
-                 tolerance: Tolerance | None = None) -> ParityResult:
-    """Compare ``session`` with ``model`` on ``texts`` (default :data:`DEFAULT_TEXTS`) padded right and left."""
-    texts = list(texts or DEFAULT_TEXTS)[:MAX_TEXTS]
-    diffs, agreements, cosines = [], [], []
-    for side in ("right", "left"):
-        batch = tokenize(tokenizer, texts, padding=True, truncation=True, max_length=MAX_LENGTH, padding_side=side,
-                         return_tensors="np")
-        inputs = {name: np.asarray(batch[name], dtype=np.int64) for name in input_names}
+                 input_names: list[str], texts: Sequence[Text] | None = None, tolerance: Tolerance | None = None,
+                 kind: str | None = None, classifier: bool | None = None) -> ParityResult:
+    """Compare ``session`` with ``model`` on ``texts`` (default :data:`DEFAULT_TEXTS`; the caller bounds their
+    number) padded right and left, measuring what ``kind`` (one of :data:`KINDS`) calls for. ``classifier`` is the
+    deprecated way to say ``kind="classification"`` (false: ``"feature-extraction"``)."""
+    if classifier is not None:
+        warnings.warn("check_parity(classifier=) is now check_parity(kind='classification' | 'feature-extraction'); "
+                      "the old argument goes in the next release.", DeprecationWarning, stacklevel=2)
+        kind = kind or ("classification" if classifier else "feature-extraction")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}.")
+    texts = list(texts or DEFAULT_TEXTS)
+    if kind == "token-classification":
+        texts = [text.split() if isinstance(text, str) else text for text in texts]
+    sides = [_compare_side(model, tokenizer, session, texts, input_names, side, kind) for side in ("right", "left")]
+    diff = max(side["diff"] for side in sides)
+    agreement = mean_cosine = low_cosine = correlation = tokens = None
+    if kind in ("classification", "token-classification"):
+        agreement = float(np.concatenate([side["agree"] for side in sides]).mean())
+    if kind == "regression":
+        correlation = pearson(np.concatenate([side["ours"] for side in sides]),
+                              np.concatenate([side["theirs"] for side in sides]))
+    if kind in ("token-classification", "feature-extraction"):
+        tokens = sum(side["tokens"] for side in sides)
+    min_cosine = None
+    if kind == "feature-extraction":
+        cosines = np.concatenate([side["cosines"] for side in sides])
+        mean_cosine = float(min(side["cosines"].mean() for side in sides))
+        low_cosine, min_cosine = float(np.percentile(cosines, 1)), float(cosines.min())
+    return ParityResult(precision=precision, texts=len(texts), max_abs_diff=float(diff), agreement=agreement,
+                        min_cosine=min_cosine, tolerance=tolerance or TOLERANCES[precision], kind=kind,
+                        mean_cosine=mean_cosine, low_cosine=low_cosine, correlation=correlation, tokens=tokens)
+
+
+def pearson(ours: np.ndarray, theirs: np.ndarray) -> float | None:
+    """The Pearson correlation of two score vectors; ``None`` when either does not vary (undefined)."""
+    ours, theirs = np.asarray(ours, dtype=np.float64).ravel(), np.asarray(theirs, dtype=np.float64).ravel()
+    if ours.size < 2 or ours.std() == 0 or theirs.std() == 0:
+        return None
+    return float(np.corrcoef(ours, theirs)[0, 1])
+
+
+def _compare_side(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, session: Session, texts: list[Text],
+                  names: list[str], side: str, kind: str) -> dict[str, object]:
+    """One padding side's figures, batch by batch: the largest difference on compared outputs, and what ``kind``
+    needs (label or tag agreement, scores, token cosines)."""
+    diffs, agree, ours, theirs, cosines, tokens = [], [], [], [], [], 0
+    for start in range(0, len(texts), BATCH_SIZE):
+        batch = tokenize(tokenizer, texts[start:start + BATCH_SIZE], padding=True, truncation=True,
+                         max_length=MAX_LENGTH, padding_side=side, return_tensors="np",
+                         return_special_tokens_mask=True)
+        inputs = {name: np.asarray(batch[name], dtype=np.int64) for name in names}
         with torch.no_grad():
             reference = model(**{k: torch.from_numpy(v) for k, v in inputs.items()})[0].float().numpy()
         output = np.asarray(session(inputs), dtype=np.float32)
         if output.shape != reference.shape:
             raise ParityError(f"The artifact's output has shape {output.shape}, PyTorch's {reference.shape}: the "
                               "export is broken (wrong output or lost dynamic axes); it was not kept.")
-        if classifier:
-            diffs.append(np.abs(output - reference).max())
-            agreements.append(output.argmax(-1) == reference.argmax(-1))
-        else:
+        if kind in ("token-classification", "feature-extraction"):  # one row per real token
             real = inputs["attention_mask"].astype(bool)
-            ours, theirs = output[real], reference[real]
-            diffs.append(np.abs(ours - theirs).max())
-            norms = np.linalg.norm(ours, axis=-1) * np.linalg.norm(theirs, axis=-1)
-            cosines.append((ours * theirs).sum(-1) / np.maximum(norms, 1e-12))
-    return ParityResult(
-        precision=precision, texts=len(texts), max_abs_diff=float(max(diffs)),
-        agreement=float(np.concatenate(agreements).mean()) if classifier else None,
-        min_cosine=None if classifier else float(np.concatenate(cosines).min()),
-        tolerance=tolerance or TOLERANCES[precision],
-    )
-
-
-def clean_texts(texts: Iterable[Text]) -> list[Text]:
-    """``texts`` with surrounding whitespace stripped, empty ones (a pair with an empty side) left out; a mix of
-    sentences and pairs, or a pair that is not two strings, is refused."""
-    cleaned: list[Text] = []
-    for text in texts:
-        if isinstance(text, str):
-            if text.strip():
-                cleaned.append(text.strip())
-        elif isinstance(text, (tuple, list)) and len(text) == 2 and all(isinstance(side, str) for side in text):
-            if text[0].strip() and text[1].strip():
-                cleaned.append((text[0].strip(), text[1].strip()))
+            if kind == "token-classification":
+                real &= ~np.asarray(batch["special_tokens_mask"], dtype=bool)
+            output, reference = output[real], reference[real]
+            tokens += int(real.sum())
+        diffs.append(float(np.abs(output - reference).max()) if output.size else 0.0)
+        if kind in ("classification", "token-classification"):
+            agree.append(output.argmax(-1) == reference.argmax(-1))
+        elif kind == "regression":
+            ours.append(output.ravel())
+            theirs.append(reference.ravel())
         else:
-            raise ExportError(f"Calibration text {text!r} is neither a sentence nor a pair of sentences: pass "
-                              "strings, or (first, second) tuples for a sentence-pair model.")
-    if len({isinstance(text, str) for text in cleaned}) > 1:
-        raise ExportError("The calibration text mixes single sentences and sentence pairs: pass one kind, as the "
-                          "model reads its inputs.")
-    return cleaned
-
-
-def tokenize(tokenizer: PreTrainedTokenizerBase, texts: Sequence[Text], **kwargs: Any) -> BatchEncoding:
-    """``tokenizer(texts, **kwargs)``; sentence pairs are encoded as pairs (both sides, their segment ids)."""
-    if texts and not isinstance(texts[0], str):
-        return tokenizer([first for first, _ in texts], [second for _, second in texts], **kwargs)
-    return tokenizer(list(texts), **kwargs)
+            norms = np.linalg.norm(output, axis=-1) * np.linalg.norm(reference, axis=-1)
+            cosines.append((output * reference).sum(-1) / np.maximum(norms, 1e-12))
+    joined = {name: np.concatenate(values) if values else np.zeros(0)
+              for name, values in (("agree", agree), ("ours", ours), ("theirs", theirs), ("cosines", cosines))}
+    return {"diff": max(diffs), "tokens": tokens, **joined}
