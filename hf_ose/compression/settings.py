@@ -16,8 +16,6 @@ from ..latency.settings import RUNTIME_SPECS  # the runtimes compress exports to
 DEFAULT_MIN_SPEEDUP = 2.2
 #: The precisions compress exports at (``hf-ose export --precision``'s, less ONNX-only static int8).
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
-#: The int8 runtimes, in declaration order (one per export backend).
-INT8_RUNTIMES: tuple[str, ...] = tuple(name for name, spec in RUNTIME_SPECS.items() if spec.precision == "int8")
 #: ``--quick``: a smoke run of every stage on a few rows (about 3 minutes for all-MiniLM-L6-v2 on SST-2 on two
 #: cores): one teacher epoch, 20 distillation steps, one Agora setting over two rounds of one epoch (so that
 #: points are generated near the first round's mistakes), 4 latency samples, ONNX Runtime only.
