@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -153,10 +154,10 @@ def test_quick_is_a_small_run_with_one_backend_and_options_given_override_it():
     quick = _parsed("--quick")
     assert quick == CompressSettings.quick("p", "t") and quick.runtime == "onnxruntime-int8"
     assert {name: getattr(quick, name) for name in QUICK} == QUICK
-    assert (quick.train_rows, quick.validation_rows, quick.test_rows, quick.distill_steps) == (1000, 200, 200, 20)
+    assert (quick.train_rows, quick.validation_rows, quick.test_rows, quick.distill_steps) == (512, 128, 128, 20)
     assert _parsed("--quick", "--precision", "fp32").runtime == "onnxruntime"
     given = _parsed("--quick", "--distill-steps", "5", "--runtime", "openvino-int8", "--train-rows", "0")
-    assert (given.distill_steps, given.runtime, given.train_rows, given.test_rows) == (5, "openvino-int8", None, 200)
+    assert (given.distill_steps, given.runtime, given.train_rows, given.test_rows) == (5, "openvino-int8", None, 128)
     assert _parsed() == CompressSettings(parent="p", task="t")  # no option given: the settings' own defaults
 
 
@@ -186,18 +187,24 @@ def test_quick_runs_every_stage_on_the_real_parent_and_resumes_saying_reused(min
     assert done.returncode == 0, done.stderr[-3000:]
     said = _lines(done.stderr)
     assert list(said) == [f"[{k}/9] {name}" for k, name in enumerate(STAGES, 1)]
-    assert said["[1/9] teacher"].startswith(f"fine-tune {minilm_path} on sst2: 1000 rows x 1 epoch, the best on 200")
+    assert said["[1/9] teacher"].startswith(f"fine-tune {minilm_path} on sst2: 512 rows x 1 epoch, the best on 128")
     assert said["[6/9] export"].startswith("onnxruntime-int8, each parity-checked")
-    assert "teacher epoch 1/1" in done.stderr and "distil steps" in done.stderr and "agora round 2/2" in done.stderr
+    assert "teacher epoch 1/1" in done.stderr and "distil steps" in done.stderr
+    assert "agora round 1/2, setting 2, epoch 1/1" in done.stderr and "agora round 2/2, setting 1" in done.stderr
+    rounds = json.loads((tmp_path / "out" / "finetune" / "model" / "agora_report.json").read_text())["rounds"]
+    assert len(rounds) == 2 and rounds[0]["generated"] > 0  # the second round trained on generated points
     model = tmp_path / "out" / "package" / "model"
     summary = json.loads((model / "compress_report.json").read_text())["summary"]
-    assert summary["test_rows"] + summary["test_rows_left_out"] == 200 and summary["dev_rows"] == 200
+    assert summary["test_rows"] + summary["test_rows_left_out"] == 128 and summary["dev_rows"] == 128
     assert summary["runtime"] in {"onnxruntime-int8", "onnxruntime", None}
     assert (summary["runtime"] == "onnxruntime-int8") == (summary["notes"] == [])  # any fallback is explained
     assert all(note in (model / "README.md").read_text() for note in summary["notes"])
     assert (model / "config.json").is_file() and "Stage wall times" in done.stdout
-    print(f"hf-ose compress --quick: {seconds:.0f} s; shipped {summary['runtime']}; stage times "
-          f"{json.loads((tmp_path / 'out' / LEDGER_NAME).read_text())['stages']['teacher']['seconds']} s (teacher)")
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stages = json.loads((tmp_path / "out" / LEDGER_NAME).read_text())["stages"]
+    times = ", ".join(f"{name} {stage['seconds']:.0f} s" for name, stage in stages.items())
+    print(f"hf-ose compress --quick: {seconds:.0f} s wall, {used.ru_utime + used.ru_stime:.0f} CPU s; shipped "
+          f"{summary['runtime']}; stages: {times}")
 
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]

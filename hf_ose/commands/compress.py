@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--out", required=True, help="output folder (new, empty, or this run's earlier output)")
     command.add_argument("--teacher", help="a fine-tuned classifier folder to use instead of training one")
     command.add_argument("--quick", action="store_true",
-                         help="a smoke run of every stage in minutes: 1000 training rows, 200 development and test "
+                         help="a smoke run of every stage in minutes: 512 training rows, 128 development and test "
                               "rows, short training, ONNX Runtime only (options given too still apply)")
     command.add_argument("--precision", choices=PRECISIONS,
                          help="int8 (default; an int8 artifact failing parity falls back to its backend's fp32 "
