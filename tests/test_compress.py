@@ -27,6 +27,7 @@ from hf_ose.compression.ledger import LEDGER_NAME, StageLedger, StageLedgerError
 from hf_ose.compression.pipeline import compress, pick_stage
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
 from hf_ose.export import ParityError
+from hf_ose.export.bench import ARTIFACT_FILES
 from hf_ose.tasks import TaskError, load_task
 from .testing_utils import slow
 
@@ -154,37 +155,88 @@ def test_the_summary_table_marks_the_shipped_runtime_and_compares_with_parent_an
     assert lines[5].split()[:3] == ["student", "openvino-int8", "*"] and "of 139 development predictions" in lines[6]
 
 
-def test_an_artifact_failing_parity_is_left_out_unless_its_runtime_was_asked_for(tiny_task, tmp_path, monkeypatch):
-    def export(model_dir, target, *, backend, precision, calibration):
-        if backend == "onnx" or failing_everywhere:
-            raise ParityError("prediction agreement 96.88% < 98.00%")
-        target.mkdir(parents=True)
-        (target / "model.xml").write_text("graph")
-        return SimpleNamespace(files=[target / "model.xml"], parity=SimpleNamespace(to_dict=lambda: {"passed": True}))
+class FakeExport:
+    """``export`` that fails parity for the (backend, precision) pairs in ``failing`` and otherwise writes the
+    artifact file that precision's runtime runs; records every call."""
 
-    failing_everywhere = False
-    monkeypatch.setattr(delivery, "export", export)
-    monkeypatch.setattr(delivery, "_installed", lambda runtime: True)
-    task = load_task(tiny_task)
-    outputs = delivery.export_stage(CompressSettings(parent="p", task="t"), task, tmp_path, tmp_path / "a")
-    assert list(outputs["artifacts"]) == ["openvino-int8"] and "96.88%" in outputs["refused"]["onnxruntime-int8"]
-    with pytest.raises(ParityError):  # asked for by name: its failure is the run's
-        delivery.export_stage(CompressSettings(parent="p", task="t", runtime="onnxruntime-int8"), task, tmp_path,
-                              tmp_path / "b")
-    failing_everywhere = True  # the run still ends with a package: the PyTorch student, and why no artifact
-    outputs = delivery.export_stage(CompressSettings(parent="p", task="t"), task, tmp_path, tmp_path / "c")
-    assert outputs["artifacts"] == {} and set(outputs["refused"]) == {"onnxruntime-int8", "openvino-int8"}
+    def __init__(self, *failing: tuple[str, str]) -> None:
+        self.failing, self.calls = set(failing), []
+
+    def __call__(self, model_dir, target, *, backend, precision, calibration):
+        self.calls.append((backend, precision))
+        if (backend, precision) in self.failing:
+            raise ParityError(f"The {backend} {precision} artifact failed parity: prediction agreement 96.88% < 98.00%")
+        target.mkdir(parents=True, exist_ok=True)
+        name = next(name for name, kind in ARTIFACT_FILES.items() if kind == (backend, precision))
+        (target / name).write_text("graph")
+        return SimpleNamespace(files=[target / name], parity=SimpleNamespace(to_dict=lambda: {"passed": True}))
 
 
-def test_a_summary_without_an_artifact_says_why_the_student_ships_alone():
+def _export_with(monkeypatch, tiny_task, folder, fake: FakeExport, **options):
+    monkeypatch.setattr(delivery, "export", fake)
+    monkeypatch.setattr(delivery, "_installed", lambda backend: True)
+    settings = CompressSettings(parent="p", task="t", **options)
+    return settings, delivery.export_stage(settings, load_task(tiny_task), folder, folder / "export")
+
+
+def test_an_int8_artifact_failing_parity_falls_back_to_its_backends_fp32_artifact(tiny_task, tmp_path, monkeypatch):
+    fake = FakeExport(("onnx", "int8"))
+    settings, outputs = _export_with(monkeypatch, tiny_task, tmp_path, fake)
+    assert fake.calls == [("onnx", "int8"), ("onnx", "fp32"), ("openvino", "int8")]
+    assert list(outputs["artifacts"]) == ["onnxruntime", "openvino-int8"]
+    assert list(outputs["refused"]) == ["onnxruntime-int8"] and "96.88%" in outputs["refused"]["onnxruntime-int8"]
+    assert outputs["artifacts"]["onnxruntime"]["files"] == ["model.onnx"]
+    assert delivery.artifact_file(tmp_path / "export" / "onnx", "onnxruntime").is_file()
+    notes = delivery.delivery_notes("int8", outputs["artifacts"], outputs["refused"])
+    assert len(notes) == 1 and notes[0].startswith("The onnxruntime-int8 artifact failed its parity check")
+    assert "the onnxruntime artifact (fp32), which passed its own, ships in its place" in notes[0]
+
+
+def test_a_runtime_asked_for_by_name_falls_back_too_and_with_every_artifact_failing_the_student_ships(
+        tiny_task, tmp_path, monkeypatch):
+    fake = FakeExport(("openvino", "int8"))
+    _, outputs = _export_with(monkeypatch, tiny_task, tmp_path / "a", fake, runtime="openvino-int8")
+    assert fake.calls == [("openvino", "int8"), ("openvino", "fp32")] and list(outputs["artifacts"]) == ["openvino"]
+    fake = FakeExport(*((backend, precision) for backend in ("onnx", "openvino") for precision in ("int8", "fp32")))
+    _, outputs = _export_with(monkeypatch, tiny_task, tmp_path / "b", fake)
+    assert outputs["artifacts"] == {}
+    assert list(outputs["refused"]) == ["onnxruntime-int8", "onnxruntime", "openvino-int8", "openvino"]
+    notes = delivery.delivery_notes("int8", outputs["artifacts"], outputs["refused"])
+    assert len(notes) == 1 and notes[0].startswith("No ONNX Runtime or OpenVINO artifact ships: none passed")
+    assert "onnxruntime: The onnx fp32 artifact failed parity" in notes[0]
+
+
+def test_precision_fp32_exports_fp32_only_and_a_failure_leaves_the_artifact_out(tiny_task, tmp_path, monkeypatch):
+    fake = FakeExport(("onnx", "fp32"))
+    _, outputs = _export_with(monkeypatch, tiny_task, tmp_path, fake, precision="fp32")
+    assert fake.calls == [("onnx", "fp32"), ("openvino", "fp32")]
+    assert list(outputs["artifacts"]) == ["openvino"] and list(outputs["refused"]) == ["onnxruntime"]
+    assert delivery.delivery_notes("fp32", outputs["artifacts"], outputs["refused"]) == []  # as asked: no note
+
+
+def test_a_kept_artifact_is_reused_when_the_export_stage_resumes(tiny_task, tmp_path, monkeypatch):
+    fake = FakeExport(("onnx", "int8"))
+    _export_with(monkeypatch, tiny_task, tmp_path, fake, runtime="onnxruntime-int8")
+    (tmp_path / "export" / "onnx" / "export_report.json").write_text(json.dumps(
+        {"model": "x", "artifacts": {"onnx-fp32": {"files": ["model.onnx"], "parity": {"passed": "kept"}}}}))
+    fake = FakeExport(("onnx", "int8"))
+    _, outputs = _export_with(monkeypatch, tiny_task, tmp_path, fake, runtime="onnxruntime-int8")
+    assert fake.calls == [("onnx", "int8")]  # the int8 export is tried again; the fp32 one kept is reused
+    assert outputs["artifacts"]["onnxruntime"]["parity"] == {"passed": "kept"}
+
+
+def test_a_summary_with_a_fallback_names_it_and_each_refused_artifact():
+    refused = {"openvino-int8": "prediction agreement 96.88% < 98.00%"}
     summary = {"cpu": "cpu", "threads": 2, "batch_size": 1, "seq_len": 128, "test_rows": 250, "task": "sst2",
                "parent_ms": 20.0, "teacher_accuracy": 0.8, "architecture": "D=3 A=12", "student_ms": 8.0,
-               "student_accuracy": 0.78, "runtime": None, "params": 16.5e6, "artifact_ms": {},
-               "artifact_accuracy": {}, "artifact_agreement": {}, "min_agreement": 0.99, "dev_rows": 64,
-               "artifacts_refused": {"openvino-int8": "prediction agreement 96.88% < 98.00%"}}
+               "student_accuracy": 0.78, "runtime": "openvino", "params": 16.5e6, "artifact_ms": {"openvino": 7.0},
+               "artifact_accuracy": {"openvino": 0.78}, "artifact_agreement": {"openvino": 1.0},
+               "min_agreement": 0.99, "dev_rows": 64, "artifacts_refused": refused,
+               "notes": delivery.delivery_notes("int8", ["openvino"], refused)}
     table = format_summary(summary)
     assert "Not shipped, failed parity with PyTorch: openvino-int8 (prediction agreement 96.88% < 98.00%)" in table
-    assert "No int8 artifact ships: none passed its parity check with the PyTorch student" in table
+    assert table.splitlines()[-1].startswith("The openvino-int8 artifact failed its parity check")
+    assert "student openvino *" in table
 
 
 def test_test_rows_repeating_a_development_row_are_left_out_with_a_warning(tiny_task, tmp_path, caplog):

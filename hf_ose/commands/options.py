@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 #: The runtimes hf-ose ships or integrates (``hf_ose.latency.runtime_names()`` adds plugins'): where a model runs,
 #: spelled alike by ``extract --runtime`` (latency), ``export --runtime`` (the artifact) and ``compress --runtime``.
 RUNTIMES = ("pytorch", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8")
-#: The int8 runtimes among them (``compress --runtime``).
-INT8_RUNTIMES = tuple(name for name in RUNTIMES if name.endswith("-int8"))
 
 #: The budget options of ``extract`` and ``compress``, named as :class:`~hf_ose.budgets.Budget`'s limits.
 BUDGETS = ("max_latency_ms", "min_speedup", "max_params", "max_error_increase")

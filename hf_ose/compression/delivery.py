@@ -1,6 +1,7 @@
-"""Compress's delivery: the int8 artifacts and their check against the student (development and test rows), the
-side-by-side latency of parent, student and artifacts, which artifact to ship, the folder a user ships (student,
-tokenizer, artifacts, reports, model card), and the summary table ``hf-ose compress`` ends with."""
+"""Compress's delivery: the artifacts (int8, or fp32 in place of one failing parity) and their check against the
+student (development and test rows), the side-by-side latency of parent, student and artifacts, which artifact to
+ship, the folder a user ships (student, tokenizer, artifacts, reports, model card), and the summary table
+``hf-ose compress`` ends with."""
 
 from __future__ import annotations
 
@@ -15,25 +16,26 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from datasets import Dataset
+from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
 from ..exceptions import HfOseError
 from ..export import export
 from ..export.backend import ExportError, ParityError, get_export_backend
-from ..export.bench import bench
+from ..export.bench import ARTIFACT_FILES, bench
 from ..export.core import REPORT_NAME as EXPORT_REPORT_NAME
 from ..export.core import input_names
 from ..front import ParetoFront
 from ..io import atomic_write
-from ..latency import RUNTIME_SPECS
+from ..latency.settings import RUNTIME_SPECS
 from ..publish.card import CardInputs, LatencyRow, LatencySetup, ModelSize, Score, write_card
 from ..tasks import Task
-from .settings import INT8_RUNTIMES, CompressSettings
+from .settings import CompressSettings, runtime_for
 
 logger = logging.getLogger(__name__)
 
-#: The export backend behind each int8 runtime compress offers.
-BACKENDS: dict[str, str] = {name: RUNTIME_SPECS[name].backend for name in INT8_RUNTIMES}
+#: The export backends, in declaration order.
+BACKENDS: tuple[str, ...] = tuple(dict.fromkeys(spec.backend for spec in RUNTIME_SPECS.values()))
 #: Latency is measured as the issue and the card state it: batch 1, sequence 128.
 BATCH_SIZE, SEQ_LEN = 1, 128
 #: The summary report inside the shipped model folder.
@@ -42,43 +44,54 @@ REPORT_NAME = "compress_report.json"
 MODEL_FOLDER = "model"
 
 
-def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
-    """The student exported at int8 to every runtime asked for (default: each of :data:`INT8_RUNTIMES`
-    installed), calibrated on development text (sentence pairs for a pair task); each kept only within its
-    parity tolerance. Without ``settings.runtime``, an artifact that fails parity is left out and recorded under
-    ``refused`` (with a warning); when none passes, the package ships the PyTorch student alone and says why."""
-    runtimes = [settings.runtime] if settings.runtime else [name for name in INT8_RUNTIMES if _installed(name)]
+def export_runtimes(settings: CompressSettings) -> list[str]:
+    """The runtimes the export stage makes artifacts for: ``settings.runtime``, else the runtime at
+    ``settings.precision`` of every installed export backend."""
+    if settings.runtime is not None:
+        return [settings.runtime]
+    runtimes = [runtime_for(backend, settings.precision) for backend in BACKENDS if _installed(backend)]
     if not runtimes:
-        raise ExportError("No int8 runtime is installed: pip install 'hf-ose[onnx]' or 'hf-ose[openvino]'.")
+        raise ExportError("No export backend is installed: pip install 'hf-ose[onnx]' or 'hf-ose[openvino]'.")
+    return runtimes
+
+
+def export_stage(settings: CompressSettings, task: Task, model_dir: Path, folder: Path) -> dict[str, Any]:
+    """The student exported to each of :func:`export_runtimes` at ``settings.precision``, calibrated on
+    development text (sentence pairs for a pair task) and kept only within its parity tolerance. An int8
+    artifact that fails parity falls back to the fp32 artifact of its backend (which has its own parity check);
+    each failure is recorded under ``refused`` with a warning. When no artifact passes, the package ships the
+    PyTorch student alone and says why."""
     columns = [list(task.validation[column][:200]) for column in task.text_columns]
     calibration = columns[0] if len(columns) == 1 else list(zip(*columns))  # sentence pairs stay pairs
     artifacts, refused = {}, {}
-    for runtime in runtimes:
-        target = folder / BACKENDS[runtime]
-        kept = _kept_export(target, BACKENDS[runtime])  # exported before this stage was interrupted
-        if kept is None:
-            try:
-                report = export(model_dir, target, backend=BACKENDS[runtime], precision="int8",
-                                calibration=calibration)
-            except ParityError as error:
-                if settings.runtime is not None:
-                    raise
-                logger.warning("The %s artifact is left out: %s", runtime, error)
-                refused[runtime] = str(error)
-                continue
-            kept = {"files": [path.name for path in report.files], "parity": report.parity.to_dict()}
-        artifacts[runtime] = {"folder": f"{folder.name}/{BACKENDS[runtime]}", **kept}
+    for asked in export_runtimes(settings):
+        backend = RUNTIME_SPECS[asked].backend
+        for precision in dict.fromkeys((settings.precision, "fp32")):  # int8, then fp32 in its place
+            runtime, target = runtime_for(backend, precision), folder / backend
+            kept = _kept_export(target, backend, precision)  # exported before this stage was interrupted
+            if kept is None:
+                try:
+                    report = export(model_dir, target, backend=backend, precision=precision,
+                                    calibration=calibration)
+                except ParityError as error:
+                    then = "left out" if precision == "fp32" else "trying its backend's fp32 artifact instead"
+                    logger.warning("The %s artifact failed parity, %s: %s", runtime, then, error)
+                    refused[runtime] = str(error)
+                    continue
+                kept = {"files": [path.name for path in report.files], "parity": report.parity.to_dict()}
+            artifacts[runtime] = {"folder": f"{folder.name}/{backend}", **kept}
+            break
     if not artifacts:
         failures = " ".join(f"{runtime}: {message}" for runtime, message in refused.items())
-        logger.warning("No int8 artifact of the student passed parity with PyTorch, so the package ships the "
-                       "PyTorch student only: %s", failures)
+        logger.warning("No artifact of the student passed parity with PyTorch, so the package ships the PyTorch "
+                       "student only: %s", failures)
     return {"artifacts": artifacts, "refused": refused}
 
 
-def _kept_export(folder: Path, backend: str) -> dict[str, Any] | None:
-    """The int8 artifact ``export`` kept in ``folder`` (its files and parity), if it finished."""
+def _kept_export(folder: Path, backend: str, precision: str) -> dict[str, Any] | None:
+    """The artifact at ``precision`` that ``export`` kept in ``folder`` (its files and parity), if it finished."""
     try:
-        entry = json.loads((folder / EXPORT_REPORT_NAME).read_text())["artifacts"][f"{backend}-int8"]
+        entry = json.loads((folder / EXPORT_REPORT_NAME).read_text())["artifacts"][f"{backend}-{precision}"]
     except (OSError, ValueError, KeyError):
         return None
     if not all((folder / name).is_file() for name in entry["files"]):
@@ -86,38 +99,49 @@ def _kept_export(folder: Path, backend: str) -> dict[str, Any] | None:
     return {"files": entry["files"], "parity": entry["parity"]}
 
 
-def _installed(runtime: str) -> bool:
+def artifact_file(folder: Path, runtime: str) -> Path:
+    """The file in ``folder`` that ``runtime`` runs (``model_quantized.onnx`` for ``onnxruntime-int8``)."""
+    spec = RUNTIME_SPECS[runtime]
+    return folder / next(name for name, kind in ARTIFACT_FILES.items() if kind == (spec.backend, spec.precision))
+
+
+def _installed(backend: str) -> bool:
     try:
-        get_export_backend(BACKENDS[runtime])
+        get_export_backend(backend)
     except HfOseError:
         return False
     return True
 
 
 def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, model_dir: Path,
-                   artifacts: dict[str, Path], left_out: int = 0) -> dict[str, Any]:
-    """Test accuracy of the teacher and the student in PyTorch and of each artifact, and each artifact's
-    agreement with the student's predictions on every test row and on up to ``settings.agreement_rows``
-    development rows (the shipped runtime is chosen on the latter; the test split only scores). ``left_out``:
-    test rows dropped for repeating a development row, recorded."""
+                   artifacts: dict[str, Path], left_out: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Test accuracy of the teacher and the student in PyTorch and of each artifact (``runtime: folder``), and
+    each artifact's agreement with the student's predictions on every test row and on up to
+    ``settings.agreement_rows`` development rows (the shipped runtime is chosen on the latter; the test split
+    only scores). ``left_out``: test rows dropped for repeating a development row, recorded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     labels = np.asarray(task.test["label"])
     dev = task.validation.select(range(min(settings.agreement_rows, len(task.validation))))
-    teacher_run, teacher_names = _pytorch(teacher_dir, tokenizer)
-    teacher = predictions(teacher_run, tokenizer, task.test, task.text_columns, teacher_names, settings.max_length)
+    splits = {"test": task.test, "development": dev}
+
+    def predicted(name: str, run: Callable[[dict[str, np.ndarray]], np.ndarray], names: list[str],
+                  split: str) -> np.ndarray:
+        return predictions(run, tokenizer, splits[split], task.text_columns, names, settings.max_length,
+                           desc=f"evaluate {name}, {split} rows" if progress else None)
+
+    teacher = predicted("teacher", *_pytorch(teacher_dir, tokenizer), "test")
     student_run, names = _pytorch(model_dir, tokenizer)
-    student, student_dev = (predictions(student_run, tokenizer, rows, task.text_columns, names, settings.max_length)
-                            for rows in (task.test, dev))
+    student, student_dev = (predicted("student", student_run, names, split) for split in splits)
     results: dict[str, Any] = {"rows": len(labels), "left_out": left_out, "dev_rows": len(dev),
                                "teacher_accuracy": float(np.mean(teacher == labels)),
                                "student_accuracy": float(np.mean(student == labels))}
     for runtime, folder in artifacts.items():
-        session = get_export_backend(BACKENDS[runtime]).session(folder, "int8", threads=settings.threads)
-        predicted, predicted_dev = (predictions(session, tokenizer, rows, task.text_columns, names,
-                                                settings.max_length) for rows in (task.test, dev))
-        results[runtime] = {"accuracy": float(np.mean(predicted == labels)),
-                            "agreement": float(np.mean(predicted == student)),
-                            "dev_agreement": float(np.mean(predicted_dev == student_dev))}
+        spec = RUNTIME_SPECS[runtime]
+        session = get_export_backend(spec.backend).session(folder, spec.precision, threads=settings.threads)
+        on_test, on_dev = (predicted(runtime, session, names, split) for split in splits)
+        results[runtime] = {"accuracy": float(np.mean(on_test == labels)),
+                            "agreement": float(np.mean(on_test == student)),
+                            "dev_agreement": float(np.mean(on_dev == student_dev))}
     return results
 
 
@@ -135,11 +159,13 @@ def _pytorch(folder: Path, tokenizer: PreTrainedTokenizerBase
 
 def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: PreTrainedTokenizerBase,
                 rows: Dataset, text_columns: Sequence[str], names: list[str], max_length: int,
-                batch_size: int = 64) -> np.ndarray:
-    """The arg-max class ``run`` gives each of ``rows`` (sentence pairs encoded as pairs)."""
+                batch_size: int = 64, desc: str | None = None) -> np.ndarray:
+    """The arg-max class ``run`` gives each of ``rows`` (sentence pairs encoded as pairs); with ``desc``, a
+    progress bar so described counts the batches."""
     columns = [list(rows[column]) for column in text_columns]
     chosen = []
-    for start in range(0, len(columns[0]), batch_size):
+    for start in tqdm(range(0, len(columns[0]), batch_size), desc=desc, disable=desc is None, unit="batch",
+                      leave=False):
         batch = tokenizer(*[column[start:start + batch_size] for column in columns], padding=True, truncation=True,
                           max_length=max_length, return_tensors="np")
         chosen.append(np.asarray(run({name: batch[name].astype(np.int64) for name in names})).argmax(-1))
@@ -148,9 +174,10 @@ def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: P
 
 def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
                 artifacts: dict[str, Path]) -> dict[str, Any]:
-    """Parent (the teacher: the parent's shape with the task head), student and artifacts timed side by side in
-    one run (PyTorch fp32 first; batch 1, sequence 128); the runtime to ship is the fastest artifact."""
-    result = bench([teacher_dir, model_dir, *artifacts.values()], threads=settings.threads,
+    """Parent (the teacher: the parent's shape with the task head), student and artifacts (``runtime: folder``)
+    timed side by side in one run (PyTorch fp32 first; batch 1, sequence 128)."""
+    files = [artifact_file(folder, runtime) for runtime, folder in artifacts.items()]
+    result = bench([teacher_dir, model_dir, *files], threads=settings.threads,
                    batch_size=BATCH_SIZE, seq_len=SEQ_LEN, rounds=7, repeats=5)
     parent_ms, student_ms = result.rows[0].median_ms, result.rows[1].median_ms
     measured = {runtime: row.median_ms for runtime, row in zip(artifacts, result.rows[2:])}
@@ -218,8 +245,27 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
         "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
         "min_agreement": settings.min_agreement, "dev_rows": evaluation["dev_rows"], "test_rows": evaluation["rows"],
-        "test_rows_left_out": evaluation["left_out"], "artifacts_refused": stages["export"].get("refused", {}),
+        "test_rows_left_out": evaluation["left_out"], "precision": settings.precision,
+        "artifacts_refused": stages["export"]["refused"],
+        "notes": delivery_notes(settings.precision, stages["export"]["artifacts"], stages["export"]["refused"]),
     }
+
+
+def delivery_notes(precision: str, artifacts: Sequence[str] | dict[str, Any], refused: dict[str, str]) -> list[str]:
+    """Why the package holds other than what was asked (artifacts at ``precision``): an fp32 artifact in place
+    of its backend's int8 one that failed parity, or no artifact at all (the PyTorch student alone)."""
+    notes = []
+    for runtime in artifacts:
+        asked = runtime_for(RUNTIME_SPECS[runtime].backend, precision)
+        if asked != runtime and asked in refused:
+            notes.append(f"The {asked} artifact failed its parity check with the PyTorch student ({refused[asked]}); "
+                         f"the {runtime} artifact (fp32), which passed its own, ships in its place.")
+    if not artifacts:
+        reasons = "; ".join(f"{runtime}: {message}" for runtime, message in refused.items())
+        notes.append(f"No ONNX Runtime or OpenVINO artifact ships: none passed its parity check with the PyTorch "
+                     f"student ({reasons}). The model folder holds the PyTorch student (fp32); `hf-ose export` with "
+                     "other calibration text makes an artifact.")
+    return notes
 
 
 def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[str, Any]],
@@ -229,7 +275,8 @@ def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[s
     chosen = front.points[stages["pick"]["index"]]
     parent_config = AutoConfig.from_pretrained(out / stages["teacher"]["model"])
     latency = [LatencyRow("pytorch", "fp32", summary["student_ms"], summary["parent_ms"])]
-    latency += [LatencyRow(runtime, "int8", ms, summary["parent_ms"]) for runtime, ms in summary["artifact_ms"].items()]
+    latency += [LatencyRow(runtime, RUNTIME_SPECS[runtime].precision, ms, summary["parent_ms"])
+                for runtime, ms in summary["artifact_ms"].items()]
     shipped = summary["runtime"]
     return CardInputs(
         name=f"{Path(settings.parent).name}-{Path(settings.task).name}-ose", base_model=settings.parent,
@@ -243,16 +290,8 @@ def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[s
         front=front, chosen=chosen, teacher=f"{Path(settings.parent).name} fine-tuned on {Path(settings.task).name}",
         distillation=(f"inherited from the teacher, distilled {settings.distill_steps} steps on the training text, "
                       f"then fine-tuned with T^2 x KL at T=2 (weight 0.5) beside the label cross-entropy"),
-        agora_rounds=tuned["rounds"], notes=[_no_artifact_note(summary)] if shipped is None else [],
+        agora_rounds=tuned["rounds"], notes=summary["notes"],
     )
-
-
-def _no_artifact_note(summary: dict[str, Any]) -> str:
-    """Why the package holds no int8 artifact: each runtime's parity failure."""
-    reasons = "; ".join(f"{runtime}: {message}" for runtime, message in summary.get("artifacts_refused", {}).items())
-    return (f"No int8 artifact ships: none passed its parity check with the PyTorch student ({reasons}). The "
-            "model folder holds the PyTorch student (fp32); `hf-ose export` with another calibration set, or fp32, "
-            "makes an artifact.")
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -280,9 +319,7 @@ def format_summary(summary: dict[str, Any]) -> str:
                  "confidence (else the most agreeing).")
     lines += [f"Not shipped, failed parity with PyTorch: {runtime} ({message})"
               for runtime, message in summary.get("artifacts_refused", {}).items()]
-    if summary["runtime"] is None:
-        lines.append(_no_artifact_note(summary))
-    return "\n".join(lines)
+    return "\n".join(lines + summary.get("notes", []))
 
 
 def format_stage_times(seconds: dict[str, float | None]) -> str:

@@ -88,11 +88,11 @@ class StageLedger:
 
         ``upstream`` are the fingerprints of the stages this one reads (``record.fingerprint``).
         """
-        key = fingerprint(settings, upstream)
-        done = self.records.get(name)
-        if done is not None and done.fingerprint == key:
+        done = self.finished(name, settings, upstream)
+        if done is not None:
             logger.info("Stage %s: finished earlier with the same settings; reusing it.", name)
             return done
+        key = fingerprint(settings, upstream)
         stage_dir = self.folder / name
         marker = stage_dir / MARKER_NAME
         if stage_dir.exists() and _marker_key(marker) != key:
@@ -109,6 +109,12 @@ class StageLedger:
         self.records[name] = record
         self._save()
         return record
+
+    def finished(self, name: str, settings: Mapping[str, Any], upstream: Sequence[str]) -> StageRecord | None:
+        """The record of stage ``name`` if it finished with these settings and upstream fingerprints (what
+        :meth:`run` would reuse), else ``None``."""
+        done = self.records.get(name)
+        return done if done is not None and done.fingerprint == fingerprint(settings, upstream) else None
 
     def _read(self) -> dict[str, Any]:
         try:

@@ -3,12 +3,13 @@
 Stages, each recorded in ``OUT/stages.json`` (:mod:`hf_ose.compression.ledger`): ``teacher`` (the parent
 fine-tuned on the task), ``search`` (the FPTAS over the parent's own space), ``pick`` (the point within the
 budget), ``student`` (inherited from the teacher with calibration text, then distilled from it), ``finetune``
-(AgoraTrainer with distillation from the teacher), ``export`` (int8 artifacts, parity-checked), ``evaluate``
-(test accuracy and artifact agreement), ``bench`` (parent, student and artifacts side by side) and ``package``
-(``OUT/model``: the student, its tokenizer, the artifacts, the reports and the model card). The training stages
+(AgoraTrainer with distillation from the teacher), ``export`` (int8 or fp32 artifacts, parity-checked; an int8
+one failing parity falls back to fp32), ``evaluate`` (test accuracy and artifact agreement), ``bench`` (parent,
+student and artifacts side by side) and ``package`` (``OUT/package/model``: the student, its tokenizer, the artifacts, the reports and the model card). The training stages
 (teacher to finetune) are here; the delivery stages (export to package) are in :mod:`hf_ose.compression.delivery`.
 Each stage takes the run's settings and its stage folder, resumes from what that folder holds, and returns the JSON
-outputs the ledger records (paths relative to the run folder).
+outputs the ledger records (paths relative to the run folder). Each stage says on stderr what it does, or that it
+is reused, as it starts (:mod:`hf_ose.compression.progress`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from datasets import Dataset
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
@@ -37,15 +38,20 @@ from ..inheritance import extract_model
 from ..latency import LatencySettings
 from ..parent import resolve_model_source
 from ..tasks import Task, load_task
-from .delivery import MODEL_FOLDER, bench_stage, evaluate_stage, export_stage, package_stage
+from .delivery import (BATCH_SIZE, MODEL_FOLDER, SEQ_LEN, bench_stage, evaluate_stage, export_runtimes, export_stage,
+                       package_stage)
 from .ledger import StageLedger, StageRecord
+from .progress import StageReporter, trainer_bars
 from .settings import CompressSettings
 
 logger = logging.getLogger(__name__)
 
-#: Options every fine-tune of a compress run shares: CPU, no hub, no logging integrations.
+#: The stages of a run, in order.
+STAGES: tuple[str, ...] = ("teacher", "search", "pick", "student", "finetune", "export", "evaluate", "bench", "package")
+#: Options every fine-tune of a compress run shares: CPU, no hub, no logging integrations, the progress bar that
+#: :func:`~hf_ose.compression.progress.trainer_bars` labels (or silences) whatever transformers' verbosity.
 _COMMON: dict[str, Any] = {"use_cpu": True, "report_to": "none", "per_device_eval_batch_size": 64,
-                           "save_total_limit": 1, "logging_steps": 50}
+                           "save_total_limit": 1, "logging_steps": 50, "disable_tqdm": False}
 
 
 @dataclass(frozen=True)
@@ -62,55 +68,100 @@ class CompressResult:
         return self.stages["package"]["summary"]
 
 
-def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = False,
-             progress: bool = True) -> CompressResult:
-    """Run (or resume) every stage of a compress run into ``out``; return where the model folder is."""
+def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = False, progress: bool = True,
+             talk: bool = True) -> CompressResult:
+    """Run (or resume) every stage of a compress run into ``out``; return where the model folder is.
+    ``progress``: labelled progress bars; ``talk``: a line on stderr as each stage starts or is reused
+    (:class:`~hf_ose.compression.progress.StageReporter`)."""
     out = Path(out)
     task, left_out = _task(settings)  # an unusable task is refused before the output folder is touched
     ledger = StageLedger(out, {"parent": settings.parent, "task": settings.task}, overwrite=overwrite)
     settings = replace(settings, **ledger.identity)  # ./minilm resumes a run started as minilm, fingerprints intact
+    reporter = StageReporter(STAGES, quiet=not talk)
     done: dict[str, StageRecord] = {}
 
-    def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], stage: Any) -> dict[str, Any]:
-        done[name] = ledger.run(name, settings.settings_for(*options), [done[u].fingerprint for u in upstream],
-                                stage)
+    def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], what: Callable[[], str],
+            stage: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        chosen, upstream_keys = settings.settings_for(*options), [done[u].fingerprint for u in upstream]
+        if ledger.finished(name, chosen, upstream_keys):
+            reporter.reused(name)
+        else:
+            reporter.started(name, what())
+        done[name] = ledger.run(name, chosen, upstream_keys, stage)
         return done[name].outputs
 
-    teacher = run("teacher", ("parent", "teacher", "train_rows", "max_length", "teacher_epochs", "seed"), (),
-                  lambda folder: train_teacher_stage(settings, task, folder))
+    rows = ("train_rows", "validation_rows", "test_rows")
+    teacher = run("teacher", ("parent", "teacher", *rows, "max_length", "teacher_epochs", "seed"), (),
+                  lambda: _teacher_plan(settings, task),
+                  lambda folder: train_teacher_stage(settings, task, folder, progress))
     search = run("search", ("parent", "error", "epsilon", "latency_samples", "threads"), (),
+                 lambda: f"FPTAS over {settings.parent}'s own space (epsilon {settings.epsilon:g}, "
+                         f"latency measured on {settings.latency_samples} sampled students)",
                  lambda folder: search_stage(settings, folder, progress))
-    pick = run("pick", ("budget",), ("search",), lambda folder: pick_stage(settings, out / search["front"], folder))
+    pick = run("pick", ("budget",), ("search",), lambda: f"the point of the front: {settings.budget.criterion()}",
+               lambda folder: pick_stage(settings, out / search["front"], folder))
     student = run("student", ("train_rows", "max_length", "distill_steps", "seed"), ("teacher", "pick"),
-                  lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder))
-    tuned = run("finetune", ("train_rows", "max_length", "student_epochs", "learning_rate", "agora_rounds",
+                  lambda: f"inherit {pick['architecture']} ({pick['params'] / 1e6:.1f}M parameters) + distil "
+                          f"{settings.distill_steps} steps",
+                  lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder,
+                                               progress))
+    tuned = run("finetune", (*rows, "max_length", "student_epochs", "learning_rate", "agora_rounds",
                              "agora_settings", "samples_per_mistake", "seed"), ("teacher", "student"),
-                lambda folder: finetune_stage(settings, task, out / teacher["model"], out / student["model"], folder))
-    exported = run("export", ("runtime",), ("finetune",),
+                lambda: f"AgoraTrainer, up to {_count(settings.agora_rounds, 'round')} x "
+                        f"{_count(len(settings.agora_settings), 'setting')} x {_count(settings.student_epochs, 'epoch')}"
+                        f" on {len(task.train)} rows + the points "
+                        "generated near the development mistakes, distilling from the teacher",
+                lambda folder: finetune_stage(settings, task, out / teacher["model"], out / student["model"], folder,
+                                              progress))
+    exported = run("export", ("runtime", "precision", "validation_rows"), ("finetune",),
+                   lambda: f"{', '.join(export_runtimes(settings))}, each parity-checked against the student"
+                           + (" (an int8 artifact failing parity falls back to fp32)" if settings.precision == "int8"
+                              else ""),
                    lambda folder: export_stage(settings, task, out / tuned["model"], folder))
     artifacts = {runtime: out / entry["folder"] for runtime, entry in exported["artifacts"].items()}
-    run("evaluate", ("max_length", "agreement_rows"), ("export",),
+    shown = ", ".join(artifacts) or "no artifact"
+    run("evaluate", (*rows[1:], "max_length", "agreement_rows"), ("export",),
+        lambda: f"teacher, student and {shown} on {len(task.test)} test rows; agreement with the student on "
+                f"{min(settings.agreement_rows, len(task.validation))} development rows",
         lambda folder: evaluate_stage(settings, task, out / teacher["model"], out / tuned["model"], artifacts,
-                                      left_out))
+                                      left_out, progress))
     run("bench", ("threads",), ("export",),
+        lambda: f"parent, student and {shown} side by side: batch {BATCH_SIZE}, sequence {SEQ_LEN}",
         lambda folder: bench_stage(settings, out / teacher["model"], out / tuned["model"], artifacts))
     run("package", ("min_agreement",), ("evaluate", "bench"),
+        lambda: f"student, tokenizer, artifacts, reports and model card into {out / 'package' / MODEL_FOLDER}",
         lambda folder: package_stage(settings, out, {name: record.outputs for name, record in done.items()}, folder))
     return CompressResult(out / "package" / MODEL_FOLDER, {name: record.outputs for name, record in done.items()},
                           {name: record.seconds for name, record in done.items()})
 
 
+def _teacher_plan(settings: CompressSettings, task: Task) -> str:
+    """What the teacher stage does, with its sizes."""
+    if settings.teacher is not None:
+        return f"the given teacher {settings.teacher}, copied"
+    return (f"fine-tune {settings.parent} on {task.name}: {len(task.train)} rows x "
+            f"{_count(settings.teacher_epochs, 'epoch')}, the best on {len(task.validation)} development rows kept")
+
+
+def _count(number: float, noun: str) -> str:
+    """``1 epoch``, ``2 epochs``, ``0.5 epochs``."""
+    return f"{number:g} {noun}{'' if number == 1 else 's'}"
+
+
 def _task(settings: CompressSettings) -> tuple[Task, int]:
-    """The task, its training split capped at ``train_rows`` (the same rows on every re-run), without the test
-    rows that repeat a validation row (Agora reads the validation split), and how many of those there were."""
-    task, left_out = load_task(settings.task).without_validation_rows_in_test()
+    """The task, its splits capped at ``train_rows``, ``validation_rows`` and ``test_rows`` (the same rows on
+    every re-run), without the test rows that repeat a validation row (Agora reads the validation split), and how
+    many of those there were."""
+    task = load_task(settings.task).subsample(train=settings.train_rows, validation=settings.validation_rows,
+                                              test=settings.test_rows, seed=settings.seed)
+    task, left_out = task.without_validation_rows_in_test()
     if left_out:
         logger.warning("%d test row(s) of %s also appear in its validation split, which Agora reads: left out of "
                        "the test split, so that the test score stays unbiased.", left_out, task.name)
-    return task.subsample(train=settings.train_rows, seed=settings.seed), left_out
+    return task, left_out
 
 
-def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) -> dict[str, Any]:
+def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path, progress: bool = True) -> dict[str, Any]:
     """The parent with a classification head, fine-tuned on the task (or the given ``--teacher``, scored)."""
     from ..agora.labellers import train_teacher
 
@@ -124,7 +175,8 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path) ->
     args = AgoraArguments(output_dir=str(folder / "model"), num_train_epochs=settings.teacher_epochs,
                           learning_rate=5e-5, per_device_train_batch_size=32, seed=settings.seed,
                           agora_max_length=settings.max_length, **_checkpoints(settings), **_COMMON)
-    train_teacher(settings.parent, task, folder / "model", args=args, resume=True)
+    with trainer_bars("teacher", show=progress):
+        train_teacher(settings.parent, task, folder / "model", args=args, resume=True)
     _remove_checkpoints(folder / "model")
     report = AgoraReport.load(folder / "model" / "agora_report.json")
     return {"model": f"{folder.name}/model", "given": False, "dev_accuracy": report.dev_score}
@@ -153,7 +205,7 @@ def pick_stage(settings: CompressSettings, front_path: Path, folder: Path) -> di
 
 
 def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, config_dir: Path,
-                  folder: Path) -> dict[str, Any]:
+                  folder: Path, progress: bool = True) -> dict[str, Any]:
     """The chosen point inherited from the teacher with a calibration batch of training text, then distilled
     from it on the training text for ``distill_steps`` (checkpointed: a killed stage resumes)."""
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
@@ -167,9 +219,11 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
     args = TrainingArguments(output_dir=str(checkpoints), max_steps=settings.distill_steps, learning_rate=1e-4,
                              per_device_train_batch_size=32, save_strategy="steps",
                              save_steps=max(1, settings.distill_steps // 4), seed=settings.seed, **_COMMON)
-    trainer = DistillationTrainer(model=student, args=args, teacher=teacher, train_dataset=encoded,
-                                  data_collator=DataCollatorWithPadding(tokenizer),
-                                  loss=DistillationLoss(relation_heads=_relation_heads(student.config, teacher.config)))
+    with trainer_bars("distil", show=progress):
+        trainer = DistillationTrainer(model=student, args=args, teacher=teacher, train_dataset=encoded,
+                                      data_collator=DataCollatorWithPadding(tokenizer),
+                                      loss=DistillationLoss(relation_heads=_relation_heads(student.config,
+                                                                                           teacher.config)))
     output = trainer.train(resume_from_checkpoint=last_complete_checkpoint(checkpoints))
     student.save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
@@ -178,7 +232,7 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
 
 
 def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, student_dir: Path,
-                   folder: Path) -> dict[str, Any]:
+                   folder: Path, progress: bool = True) -> dict[str, Any]:
     """The student fine-tuned with AgoraTrainer: the teacher labels the points sampled near the development
     mistakes and is distilled from on every row; the test split is scored once, at the end."""
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
@@ -192,10 +246,11 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
         distill=True, **_checkpoints(settings), **_COMMON,
     )
-    trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
-                           processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,
-                           test_dataset=task.test)
-    trainer.train(resume_from_checkpoint=True)  # reuses the setting runs a killed stage finished
+    with trainer_bars("agora", rounds=settings.agora_rounds, show=progress):
+        trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
+                               processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,
+                               test_dataset=task.test)
+        trainer.train(resume_from_checkpoint=True)  # reuses the setting runs a killed stage finished
     _remove_checkpoints(folder / "model")
     report = trainer.agora_report
     return {"model": f"{folder.name}/model", "report": f"{folder.name}/model/agora_report.json",
