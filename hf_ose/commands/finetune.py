@@ -75,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
                          "drop --teacher for a plain fine-tuning.")
     out = _new_folder(Path(args.out))
-    task = load_task(args.task)
+    task, left_out = load_task(args.task).without_validation_rows_in_test()
+    if left_out:
+        print(f"Left {left_out} test row(s) out that repeat validation rows: Agora reads the validation split, so "
+              "they would not score honestly.")
     if args.train_rows is not None:
         task = task.subsample(train=args.train_rows)
     print(f"Task {task.describe()}")
