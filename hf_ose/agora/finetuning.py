@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch import nn
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification,
-                          AutoTokenizer, PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments,
-                          set_seed)
+                          AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding,
+                          PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments, set_seed)
 
+from ..data import padding_tokenizer
 from ..finetune import sentence_embeddings, with_task_head
 from ..io import atomic_write
 from ..metrics import trainer_metrics
@@ -156,12 +157,15 @@ def _score(value: float | None) -> float:
 def _agora_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, args: AgoraArguments,
                    labeller: Labeller | None = None) -> AgoraTrainer:
     """An :class:`AgoraTrainer` on ``task``'s rows (text with a class or score, or words with tags) and its test
-    split, scored by the task's metrics (:func:`hf_ose.metrics.trainer_metrics`)."""
+    split, batched by the kind's collator (padding with the end-of-sequence token where the tokenizer has no pad
+    token) and scored by the task's metrics (:func:`hf_ose.metrics.trainer_metrics`)."""
     from .trainer import AgoraTrainer
 
+    collator = DataCollatorForTokenClassification if task.kind == TOKEN_CLASSIFICATION else DataCollatorWithPadding
     return AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
-                        processing_class=tokenizer, compute_metrics=trainer_metrics(task.kind, task.label_names),
-                        labeller=labeller, test_dataset=task.test)
+                        data_collator=collator(padding_tokenizer(tokenizer)), processing_class=tokenizer,
+                        compute_metrics=trainer_metrics(task.kind, task.label_names), labeller=labeller,
+                        test_dataset=task.test)
 
 
 def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path, output_dir: str | Path, *,
