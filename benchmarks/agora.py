@@ -167,7 +167,7 @@ def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, par
             run = train_student(model, task, folder, options[row], seed, teacher)
             done[str(seed)] = _result(run)
             save(results, args.json)
-            print(f"[{name}] seed {seed}: {row}: test accuracy {run.test_accuracy:.4f}, dev {run.dev_score:.4f}, "
+            print(f"[{name}] seed {seed}: {row}: test {run.metric_name} {run.test_score:.4f}, dev {run.dev_score:.4f}, "
                   f"{run.seconds:.0f} s", flush=True)
             if row != "teacher":
                 shutil.rmtree(folder, ignore_errors=True)  # keep the disk small; the teacher labels later rows

@@ -5,6 +5,7 @@ wraps them as a ``Trainer`` ``compute_metrics``."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,17 +13,27 @@ import numpy as np
 
 from .exceptions import HfOseError
 
-__all__ = ["IGNORED_LABEL", "PRIMARY_METRICS", "MetricError", "compute_task_metrics", "trainer_metrics"]
+__all__ = ["CLASSIFICATION", "EMBEDDING", "IGNORED_LABEL", "PRIMARY_METRICS", "REGRESSION", "TASK_KINDS",
+           "TOKEN_CLASSIFICATION", "MetricError", "are_entity_tags", "compute_task_metrics", "trainer_metrics"]
 
+#: The task kinds, public as :mod:`hf_ose.tasks`' (defined here, the lighter module that both tasks and the
+#: Agora loop read).
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TOKEN_CLASSIFICATION = "token-classification"
+EMBEDDING = "embedding"
+TASK_KINDS: tuple[str, ...] = (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, EMBEDDING)
 #: The label id of positions that are not scored (special tokens, later sub-words): transformers' convention.
 IGNORED_LABEL = -100
 #: The metric each task kind is selected and reported by.
 PRIMARY_METRICS: dict[str, str] = {
-    "classification": "accuracy",
-    "regression": "pearson",
-    "token-classification": "f1",
-    "embedding": "spearman",
+    CLASSIFICATION: "accuracy",
+    REGRESSION: "pearson",
+    TOKEN_CLASSIFICATION: "f1",
+    EMBEDDING: "spearman",
 }
+#: An entity tag of IOB2 (``B-TYPE`` or ``I-TYPE``; the other tag is ``O``).
+ENTITY_TAG = re.compile(r"^[BI]-\S+$")
 
 
 class MetricError(HfOseError, ValueError):
@@ -42,9 +53,9 @@ def compute_task_metrics(kind: str, predictions: Any, references: Any,
     """
     if kind not in PRIMARY_METRICS:
         raise MetricError(f"Unknown task kind {kind!r}: use one of {', '.join(PRIMARY_METRICS)}.")
-    if kind == "classification":
+    if kind == CLASSIFICATION:
         return _classification(np.asarray(predictions), np.asarray(references))
-    if kind == "token-classification":
+    if kind == TOKEN_CLASSIFICATION:
         if label_names is None:
             raise MetricError("Token classification is scored on tag names: pass label_names (the task's "
                               "label_names, id order).")
@@ -60,6 +71,11 @@ def trainer_metrics(kind: str, label_names: Sequence[str] | None = None) -> Call
         return compute_task_metrics(kind, outputs, prediction.label_ids, label_names)
 
     return compute
+
+
+def are_entity_tags(label_names: Sequence[str] | None) -> bool:
+    """Whether ``label_names`` are IOB2 tags (each ``O``, ``B-TYPE`` or ``I-TYPE``), which entity scores need."""
+    return bool(label_names) and all(name == "O" or ENTITY_TAG.match(name) for name in label_names)
 
 
 def _classification(predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,19 +22,14 @@ import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from .data import DataError, is_integer_label, looks_like_conll, parse_conll, read_rows
-from .metrics import IGNORED_LABEL, PRIMARY_METRICS, compute_task_metrics
+from .metrics import (CLASSIFICATION, EMBEDDING, ENTITY_TAG, IGNORED_LABEL, PRIMARY_METRICS, REGRESSION, TASK_KINDS,
+                      TOKEN_CLASSIFICATION, compute_task_metrics)
 
 __all__ = [
     "CLASSIFICATION", "EMBEDDING", "NAMED_TASKS", "REGRESSION", "SPLITS", "TASK_FILE", "TASK_KINDS", "TEXT_COLUMNS",
-    "TOKEN_CLASSIFICATION", "Task", "TaskError", "align_word_labels", "load_task", "tokenize_task",
+    "TOKEN_CLASSIFICATION", "TOKEN_COLUMNS", "Task", "TaskError", "align_word_labels", "check_tagged_sentence",
+    "check_train_labels", "finite_number", "find_text_columns", "load_task", "tokenize_task",
 ]
-
-#: The task kinds.
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-TOKEN_CLASSIFICATION = "token-classification"
-EMBEDDING = "embedding"
-TASK_KINDS: tuple[str, ...] = (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, EMBEDDING)
 
 #: The splits every task has, in order.
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -50,7 +45,6 @@ TEXT_COLUMNS: tuple[tuple[str, ...], ...] = (("sentence",), ("sentence1", "sente
 #: The columns of a token-classification row, and of an embedding task's similarity rows (with a score).
 TOKEN_COLUMNS: tuple[str, str] = ("tokens", "ner_tags")
 PAIR_COLUMNS: tuple[str, str] = ("sentence1", "sentence2")
-_BIO_TAG = re.compile(r"^[BI]-\S+$")
 
 
 class TaskError(DataError):
@@ -254,7 +248,7 @@ def _task_file(folder: Path) -> Declared:
     if kind is not None and kind not in TASK_KINDS:
         raise TaskError(f"{path} declares the kind {kind!r}: {fix}")
     if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2
-                                   and all(_number(value) is not None for value in bounds)
+                                   and all(finite_number(value) is not None for value in bounds)
                                    and float(bounds[0]) < float(bounds[1])):
         raise TaskError(f"{path} declares the score range {bounds!r}: give two numbers, low < high; {fix}")
     if names is not None and not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)
@@ -358,7 +352,7 @@ def _detect_kind(rows: list[Mapping[str, Any]], source: str) -> str:
                         "classes in 'label' or similarity scores in 'score', or give an embedding task's unlabelled "
                         "text as single sentences in a 'sentence' column.")
     labels = [row.get("label") for row in rows if row.get("label") not in (None, "")]
-    if labels and all(_number(label) is not None for label in labels) and not all(map(is_integer_label, labels)):
+    if labels and all(finite_number(label) is not None for label in labels) and not all(map(is_integer_label, labels)):
         return REGRESSION
     return CLASSIFICATION
 
@@ -389,10 +383,15 @@ def _build(name: str, rows: Mapping[str, list[Mapping[str, Any]]], declared: Dec
                 text_columns=columns, label_names=label_names)
 
 
+def find_text_columns(columns: Collection[str]) -> tuple[str, ...] | None:
+    """The first of :data:`TEXT_COLUMNS` that ``columns`` hold (one sentence, or a pair), or None."""
+    return next((text for text in TEXT_COLUMNS if all(column in columns for column in text)), None)
+
+
 def _text_columns(row: Mapping[str, Any], split: str, source: str) -> tuple[str, ...]:
-    for columns in TEXT_COLUMNS:
-        if all(column in row for column in columns):
-            return columns
+    columns = find_text_columns(row)
+    if columns is not None:
+        return columns
     raise TaskError(f"The {split} split of {source} has columns {sorted(row)} but neither 'sentence' nor "
                     "'sentence1' and 'sentence2': name the text column 'sentence' (single sentences) or "
                     "'sentence1'/'sentence2' (sentence pairs); token classification needs 'tokens' and 'ner_tags'.")
@@ -411,11 +410,7 @@ def _label_ids(raw: Mapping[str, list[Any]], known_names: Sequence[str] | None,
     """(label names, ids per split): integer labels kept as ids, named labels numbered in sorted order of the
     train split's names; a label outside the train split's set is refused."""
     train_set = set(map(str, raw["train"]))
-    for split in SPLITS[1:]:
-        unseen = sorted(set(map(str, raw[split])) - train_set)
-        if unseen:
-            raise TaskError(f"The {split} split of {source} has labels {unseen} that the train split lacks (train "
-                            f"has {sorted(train_set)}): every split must use the train split's labels.")
+    check_train_labels(train_set, {f"{split} split of {source}": map(str, raw[split]) for split in SPLITS[1:]})
     if all(is_integer_label(label) for labels in raw.values() for label in labels):
         ids = {split: [int(label) for label in labels] for split, labels in raw.items()}
         if min(min(values) for values in ids.values()) < 0:
@@ -430,9 +425,21 @@ def _label_ids(raw: Mapping[str, list[Any]], known_names: Sequence[str] | None,
     return names, {split: [index[str(label)] for label in labels] for split, labels in raw.items()}
 
 
-def _number(value: Any) -> float | None:
-    """``value`` as a finite float (a number or a numeric string), or None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+def check_train_labels(train: Iterable[Any], others: Mapping[str, Iterable[Any]], train_name: str = "train split",
+                       error: type[Exception] = TaskError) -> None:
+    """Refuse a split (``others``: its description, its labels) with a class the training labels ``train`` lack:
+    the splits would be different tasks. Raises ``error``."""
+    seen = set(train)
+    for name, labels in others.items():
+        unseen = sorted(set(labels) - seen)
+        if unseen:
+            raise error(f"The {name} has labels {unseen} that the {train_name} lacks ({train_name} labels: "
+                        f"{sorted(seen)}): every split must use the {train_name}'s labels.")
+
+
+def finite_number(value: Any) -> float | None:
+    """``value`` as a finite float (a number, numpy's included, or a numeric string), or None."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
         return None
     try:
         number = float(value)
@@ -448,7 +455,7 @@ def _scores(rows: list[Mapping[str, Any]], split: str, source: str,
     for row in rows:
         column = "score" if "score" in row else "label"
         value = row.get(column)
-        number = _number(value)
+        number = finite_number(value)
         if number is None:
             raise TaskError(
                 f"A row of the {split} split of {source} has the {column} {value!r}, which is not a number "
@@ -512,18 +519,23 @@ def _token_task(name: str, rows: Mapping[str, list[Mapping[str, Any]]], declared
 
 
 def _tagged(row: Mapping[str, Any], index: int, split: str, source: str) -> tuple[list[str], list[Any]]:
-    """(tokens, tags) of one sentence row, checked: lists of one tag per token, tokens non-empty strings."""
+    """(tokens, tags) of one sentence row, checked by :func:`check_tagged_sentence`."""
     tokens, tags = row.get(TOKEN_COLUMNS[0]), row.get(TOKEN_COLUMNS[1])
-    where = f"Sentence {index} of the {split} split of {source}"
-    if not isinstance(tokens, list) or not isinstance(tags, list):
-        raise TaskError(f"{where} lacks 'tokens' and 'ner_tags' lists ({str(dict(row))[:120]}): give every "
-                        "sentence a list of tokens and a list of tags.")
-    if not tokens or len(tokens) != len(tags):
-        raise TaskError(f"{where} has {len(tokens)} tokens and {len(tags)} tags: give one tag per token (and at "
-                        "least one token).")
-    if not all(isinstance(token, str) and token.strip() for token in tokens):
-        raise TaskError(f"{where} has a token that is not a non-empty string ({tokens[:10]}...): fix or drop it.")
+    check_tagged_sentence(tokens, tags, f"Sentence {index} of the {split} split of {source}")
     return tokens, tags
+
+
+def check_tagged_sentence(tokens: Any, tags: Any, where: str, error: type[Exception] = TaskError) -> None:
+    """Refuse a sentence that is not a non-empty list of tokens (non-empty strings) with a list of one tag per
+    token; ``where`` begins the message (e.g. ``"Sentence 3 of the train split of wnut17"``). Raises ``error``."""
+    if not isinstance(tokens, (list, tuple)) or not isinstance(tags, (list, tuple)):
+        raise error(f"{where} lacks 'tokens' and 'ner_tags' lists (tokens {str(tokens)[:60]}, tags "
+                    f"{str(tags)[:60]}): give every sentence a list of tokens and a list of tags.")
+    if not tokens or len(tokens) != len(tags):
+        raise error(f"{where} has {len(tokens)} tokens and {len(tags)} tags: give one tag per token (and at "
+                    "least one token).")
+    if not all(isinstance(token, str) and token.strip() for token in tokens):
+        raise error(f"{where} has a token that is not a non-empty string ({list(tokens)[:10]}...): fix or drop it.")
 
 
 def _check_iob2(tags: Sequence[str], where: str) -> None:
@@ -531,7 +543,7 @@ def _check_iob2(tags: Sequence[str], where: str) -> None:
     or ``I-TYPE`` of the same type."""
     previous = "O"
     for position, tag in enumerate(tags):
-        if tag != "O" and not (isinstance(tag, str) and _BIO_TAG.match(tag)):
+        if tag != "O" and not (isinstance(tag, str) and ENTITY_TAG.match(tag)):
             raise TaskError(f"The tag {tag!r} at token {position} of {where} is not a BIO tag: tags must be O, "
                             "B-TYPE or I-TYPE (IOB2); rename other schemes' tags (e.g. BIOES S-/E-, or PER) to these.")
         if tag.startswith("I-") and previous[2:] != tag[2:]:

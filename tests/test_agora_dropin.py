@@ -5,6 +5,7 @@ edits, the per-kind mistakes, losses and collation; and a clear error for each k
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from datasets import Dataset
 from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
                           DataCollatorWithPadding, HfArgumentParser, Trainer, TrainingArguments)
 
-from hf_ose import AgoraArguments, AgoraTrainer
+from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import AgoraError
 from hf_ose.agora.interfaces import IGNORED, TokenizedPoint
 from hf_ose.agora.kinds import CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, mistakes, row_predictions
@@ -26,8 +27,9 @@ from hf_ose.agora.rows import TEACHER_COLUMN, LabelSpace, encode, layout_of, rea
 from hf_ose.agora.samplers import NearestNeighbourSampler, TokenEditSampler
 from hf_ose.agora.trainer import TeacherCollator
 from hf_ose.distillation.losses import logits_kl_loss, score_distillation_loss, token_distillation_loss
+from hf_ose.tasks import TaskError, load_task, tokenize_task
 
-from .agora_support import (WNUT_TAGS, HashLabeller, sst2_rows, stsb_rows, tiny_student, tiny_tagger,
+from .agora_support import (WNUT_TAGS, HashLabeller, shared_file, sst2_rows, stsb_rows, tiny_student, tiny_tagger,
                             wnut_rows)
 from .testing_utils import slow
 
@@ -143,6 +145,61 @@ def test_words_are_tokenized_with_tags_on_first_subwords(tokenizer) -> None:
     assert [list(p.input_ids) for p in split.points] == expected["input_ids"]
     assert split.labels == expected["labels"] == [list(p.tags) for p in split.points]
     assert any(t not in (IGNORED, 0) for labels in split.labels for t in labels)  # real entities among them
+
+
+def test_a_tasks_word_rows_read_as_tokenize_task_aligns_them(tokenizer) -> None:
+    """One aligner: AgoraTrainer reading a token-classification task's own rows (words and tag ids) gives the
+    tokens and labels tokenize_task gives (hf_ose.tasks.align_word_labels)."""
+    task = load_task(shared_file("wnut17/train.jsonl").parent).subsample(train=30, validation=5, test=5)
+    space = LabelSpace.of(tiny_tagger(tokenizer.vocab_size, tags=task.label_names).config, TOKEN_CLASSIFICATION)
+    split = read_split(task.train, layout_of(task.train, None, "train"), space, "train", tokenizer, 48)
+    expected = tokenize_task(task, tokenizer, max_length=48)["train"]
+    assert [list(p.input_ids) for p in split.points] == expected["input_ids"]
+    assert split.labels == expected["labels"]
+    assert any(t > 0 for labels in split.labels for t in labels)  # real entities among them
+
+
+@pytest.mark.parametrize("tokens, tags, message", [
+    (["a", "b"], ["O"], "has 2 tokens and 1 tags: give one tag per token"),
+    (["a", " "], ["O", "O"], "has a token that is not a non-empty string"),
+])
+def test_a_bad_tagged_sentence_gets_the_same_refusal_from_load_task_and_agora(tmp_path, tokenizer, tokens, tags,
+                                                                             message) -> None:
+    good = {"tokens": ["Paris", "is", "big"], "ner_tags": ["B-location", "O", "O"]}
+    for split in ("train", "validation", "test"):
+        rows = [good, {"tokens": tokens, "ner_tags": tags}] if split == "train" else [good]
+        (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(TaskError, match=f"Sentence 1 of the train split of .*{message}"):
+        load_task(tmp_path)
+    trainer = AgoraTrainer(model=tiny_tagger(tokenizer.vocab_size), args=_args(tmp_path / "out"),
+                           train_dataset=[good, {"tokens": tokens, "ner_tags": tags}], eval_dataset=[good],
+                           processing_class=tokenizer)
+    with pytest.raises(AgoraError, match=f"Row 1 of the training set {message}"):
+        trainer.train()
+
+
+def test_a_tagger_without_tag_names_needs_them_or_compute_metrics(tmp_path, tokenizer) -> None:
+    model = tiny_tagger(tokenizer.vocab_size, tags=[f"LABEL_{i}" for i in range(3)])
+    with pytest.raises(AgoraError, match=r"scores token classification by entity F1.*id2label names none.*"
+                                         r"\(O, B-TYPE, I-TYPE\), or pass compute_metrics="):
+        AgoraTrainer(model=model, args=_args(tmp_path), processing_class=tokenizer)
+    AgoraTrainer(model=model, args=_args(tmp_path), processing_class=tokenizer,
+                 compute_metrics=lambda prediction: {})  # the user's own metrics need no tag names
+
+
+def test_the_report_names_the_tasks_metric_and_reads_old_reports(tmp_path) -> None:
+    report = AgoraReport(metric="eval_pearson", greater_is_better=True, task=REGRESSION, test_metric_name="pearson",
+                         test_metric=0.81)
+    data = json.loads(report.save(tmp_path).read_text())
+    assert (data["test_metric_name"], data["test_metric"], data["test_accuracy"]) == ("pearson", 0.81, None)
+    old = {"metric": "eval_pearson", "greater_is_better": True, "test_accuracy": 0.77, "notes": [
+        "regression: fine-tuned with transformers.Trainer on tokenized rows; Agora's points near mistakes are not "
+        "sampled; test_accuracy holds the test pearson"]}
+    read = AgoraReport.from_dict(old)
+    assert (read.test_metric_name, read.test_metric, read.test_accuracy) == ("pearson", 0.77, None)
+    old_classification = {"metric": "eval_accuracy", "greater_is_better": True, "test_accuracy": 0.9}
+    read = AgoraReport.from_dict(old_classification)
+    assert (read.test_metric_name, read.test_metric, read.test_accuracy) == ("accuracy", 0.9, 0.9)
 
 
 def test_padded_tokenized_rows_give_new_points_their_width(tokenizer) -> None:
@@ -412,7 +469,9 @@ def test_classification_on_tokenized_sst2_with_a_padding_collator(tmp_path, toke
     probabilities = labeller.probabilities(added)
     assert labels == probabilities.argmax(axis=1).tolist() and (probabilities.max(axis=1) >= 0.6).all()
     assert all(p.input_ids[0] == tokenizer.cls_token_id and p.input_ids[-1] == tokenizer.sep_token_id for p in added)
-    assert set(report.test_metrics) == {"test_loss", "test_accuracy"} and 0 <= report.test_accuracy <= 1
+    assert set(report.test_metrics) == {"test_loss", "test_accuracy", "test_macro_f1"}  # the kind's metrics
+    assert report.test_metric_name == "accuracy" and report.test_metric == report.test_accuracy
+    assert 0 <= report.test_accuracy <= 1
 
 
 def test_callable_labeller_scores_and_tags_are_checked() -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import f1_score
 from transformers import AutoTokenizer, HfArgumentParser, TrainerCallback, TrainingArguments
 
 from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
@@ -169,7 +170,13 @@ def test_the_test_set_is_read_only_after_the_loop_by_the_best_model(run, tokeniz
     assert trainer.agora_report.test_accuracy == pytest.approx(accuracy)
     assert trainer.agora_report.test_metrics["test_accuracy"] == trainer.agora_report.test_accuracy
     assert callback.logs[-1] == {**trainer.agora_report.test_metrics, "epoch": 0}
-    assert set(callback.logs[-1]) == {"test_accuracy", "test_loss", "epoch"}
+    # no compute_metrics given: the task kind's metrics (accuracy, macro-F1); the report names the main one
+    assert set(callback.logs[-1]) == {"test_accuracy", "test_macro_f1", "test_loss", "epoch"}
+    predicted = _predict(trainer.model, tokenizer, test)
+    assert trainer.agora_report.test_metrics["test_macro_f1"] == pytest.approx(
+        f1_score([r["label"] for r in test], predicted, average="macro"))
+    report = trainer.agora_report
+    assert (report.test_metric_name, report.test_metric) == ("accuracy", report.test_accuracy)
 
 
 def test_report_is_logged_each_round_and_saved_as_json(run) -> None:
@@ -318,7 +325,7 @@ def test_unusable_development_sets_are_refused(tmp_path, tokenizer, dev, message
 
 def test_label_sets_that_differ_between_splits_are_refused(tmp_path, tokenizer) -> None:
     train = [r for r in sst2_rows("train", 40) if r["label"] == 0]
-    with pytest.raises(AgoraError, match=r"labels \[1\] that the training set never has"):
+    with pytest.raises(AgoraError, match=r"labels \[1\] that the training set lacks"):
         _trainer(tmp_path, tokenizer, train=train).train()
 
 
@@ -345,8 +352,9 @@ def test_distillation_without_a_labeller_is_refused(tmp_path, tokenizer) -> None
 
 
 def test_a_metric_that_evaluation_does_not_give_is_named(tmp_path, tokenizer) -> None:
-    with pytest.raises(AgoraError, match="asks for 'eval_accuracy'.*compute_metrics"):
-        _trainer(tmp_path, tokenizer, metric_for_best_model="accuracy").train()
+    with pytest.raises(AgoraError, match=r"asks for 'eval_pearson'.*only \['eval_accuracy', 'eval_loss', "
+                                         r"'eval_macro_f1'.*compute_metrics"):
+        _trainer(tmp_path, tokenizer, metric_for_best_model="pearson").train()
 
 
 @pytest.mark.parametrize("options, message", [

@@ -178,7 +178,7 @@ def test_a_label_the_train_split_lacks_is_refused(tmp_path):
     folder = _folder(tmp_path, {"train.tsv": train, "validation.tsv": train,
                                 "test.tsv": "sentence\tlabel\nc\tneutral\n"})
     with pytest.raises(TaskError, match=r"test split .* has labels \['neutral'\] that the train split lacks "
-                                        r"\(train has \['neg', 'pos'\]\)"):
+                                        r"\(train split labels: \['neg', 'pos'\]\)"):
         load_task(folder)
 
 

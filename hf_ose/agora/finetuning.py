@@ -3,15 +3,16 @@ Agora, or both (:class:`FinetuneOptions`), one seed per :func:`train_student` ca
 best seed by development score. :func:`train_teacher` makes the teacher: the parent with the task's head, fine-tuned.
 The Agora benchmark runs the same code. Also what every such fine-tuning shares: the model class and head of each
 task kind, the accuracy metric, and PEFT (LoRA) students merged for export and saved so stock transformers loads
-them. Classification runs through :class:`~hf_ose.agora.AgoraTrainer` on raw text; regression and token
-classification fine-tune through ``transformers.Trainer`` on :func:`~hf_ose.tasks.tokenize_task` rows; an
-embedding task's teacher is the parent itself (Agora does not apply to embedding distillation)."""
+them. Every kind with a head (classification, regression, token classification) runs through
+:class:`~hf_ose.agora.AgoraTrainer` on the task's rows, selected and scored by the task's metric; an embedding
+task's teacher is the parent itself (Agora does not apply to embedding distillation)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import math
 import shutil
 import statistics
 import time
@@ -25,21 +26,21 @@ import numpy as np
 from torch import nn
 from transformers import (AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoModelForTokenClassification,
                           AutoTokenizer, DataCollatorForTokenClassification, DataCollatorWithPadding,
-                          PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments,
-                          set_seed)
+                          PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase, TrainingArguments, set_seed)
 
 from ..data import padding_tokenizer
-from ..finetune import last_complete_checkpoint, sentence_embeddings, with_task_head
+from ..finetune import sentence_embeddings, with_task_head
 from ..io import atomic_write
 from ..metrics import trainer_metrics
 from ..parent import resolve_model_source
-from ..tasks import CLASSIFICATION, EMBEDDING, REGRESSION, TOKEN_CLASSIFICATION, Task, load_task, tokenize_task
+from ..tasks import CLASSIFICATION, EMBEDDING, REGRESSION, TOKEN_CLASSIFICATION, Task, load_task
 from ..torch_context import seeded
 from .interfaces import AgoraError, Labeller
-from .records import REPORT_FILE, AgoraReport, AgoraRound
+from .records import REPORT_FILE, AgoraReport
 
 if TYPE_CHECKING:
     from .arguments import AgoraArguments
+    from .trainer import AgoraTrainer
 
 #: The ``transformers`` auto class of each task kind's model, and the suffix of its head's class name.
 MODEL_CLASSES: dict[str, type] = {CLASSIFICATION: AutoModelForSequenceClassification,
@@ -79,10 +80,11 @@ class FinetuneOptions:
             return [dict(setting) for setting in self.settings]
         return [{"learning_rate": self.learning_rate * factor} for factor in (0.5, 1.0, 2.0)]
 
-    def arguments(self, output_dir: Path, seed: int, *, distill: bool | None = None,
+    def arguments(self, output_dir: Path, seed: int, metric: str, *, distill: bool | None = None,
                   agora: bool | None = None) -> AgoraArguments:
-        """The :class:`~hf_ose.agora.arguments.AgoraArguments` of one run: Agora's loop over the settings when
-        ``agora``, otherwise a single fine-tuning (one setting, one round)."""
+        """The :class:`~hf_ose.agora.arguments.AgoraArguments` of one run, selecting by ``metric`` (the task's,
+        e.g. ``pearson``): Agora's loop over the settings when ``agora``, otherwise a single fine-tuning (one
+        setting, one round)."""
         from .arguments import AgoraArguments
 
         agora = self.agora if agora is None else agora
@@ -91,7 +93,7 @@ class FinetuneOptions:
             per_device_train_batch_size=self.batch_size, per_device_eval_batch_size=64,
             learning_rate=self.learning_rate, warmup_steps=0.1, weight_decay=0.01,
             eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none", dataloader_pin_memory=False,
-            metric_for_best_model="accuracy", greater_is_better=True,
+            metric_for_best_model=metric, greater_is_better=True,
             agora_settings=self.agora_settings() if agora else None,
             agora_samples_per_mistake=self.samples_per_mistake, agora_sampler=self.sampler,
             agora_max_rounds=self.rounds if agora else 1, agora_min_confidence=self.min_confidence,
@@ -101,53 +103,69 @@ class FinetuneOptions:
 
 @dataclass(frozen=True)
 class SeedRun:
-    """One seed's result: development score (the selection metric), test accuracy, rounds run, the size of the
-    training set the kept model trained on (original rows plus Agora's kept points), wall time and the folder
-    holding the model."""
+    """One seed's result: development and test scores by the task's metric (``metric_name``: accuracy, pearson,
+    entity f1), rounds run, the size of the training set the kept model trained on (original rows plus Agora's
+    kept points), wall time and the folder holding the model."""
 
     seed: int
+    metric_name: str
     dev_score: float
-    test_accuracy: float
+    test_score: float
     rounds: int
     train_size: int
     seconds: float
     output_dir: Path
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "dev_score": self.dev_score, "test_accuracy": self.test_accuracy,
-                "rounds": self.rounds, "train_size": self.train_size, "seconds": round(self.seconds, 1),
-                "output_dir": str(self.output_dir)}
+        """The run's figures, the test score under its metric's name (``test_accuracy``, ``test_pearson``...)."""
+        return {"seed": self.seed, "metric": self.metric_name, "dev_score": self.dev_score,
+                f"test_{self.metric_name}": self.test_score, "rounds": self.rounds, "train_size": self.train_size,
+                "seconds": round(self.seconds, 1), "output_dir": str(self.output_dir)}
 
 
 def train_student(model: str | Path, task: Task, output_dir: Path, options: FinetuneOptions, seed: int,
                   teacher: tuple[PreTrainedModel, PreTrainedTokenizerBase] | Labeller | None = None) -> SeedRun:
-    """Fine-tune ``model`` (a folder) on ``task`` under ``seed`` as ``options`` say, distilling from and
-    labelling with ``teacher`` where asked; save the (merged) model, tokenizer and report in ``output_dir``."""
-    from .trainer import AgoraTrainer
-
+    """Fine-tune ``model`` (a folder) on ``task`` (classification, regression or token classification) under
+    ``seed`` as ``options`` say, with :class:`AgoraTrainer`, distilling from and labelling with ``teacher`` where
+    asked; select by the task's metric and score the test split once; save the (merged) model, tokenizer and
+    report in ``output_dir``."""
     if options.needs_teacher and teacher is None:
         raise AgoraError("--agora and --distill need a teacher: pass --teacher DIR, or let hf-ose fine-tune MODEL "
                          "into OUT/teacher first.")
-    if task.kind != CLASSIFICATION and options.needs_teacher:
-        raise AgoraError(f"--agora and --distill read raw text with class labels; the task {task.name} is "
-                         f"{task.kind}: run a plain fine-tuning (drop --agora and --distill).")
+    if task.kind == EMBEDDING:
+        raise AgoraError(f"The task {task.name} is an embedding task, which has no head to fine-tune: distil an "
+                         "embedding student with hf_ose.embeddings (docs/embeddings.md), or load a task with "
+                         "labels (classification, regression, token classification).")
     started = time.perf_counter()
     set_seed(seed)
     student, tokenizer = build_student(model, task, lora=options.lora)
-    args = options.arguments(output_dir, seed)
-    if task.kind != CLASSIFICATION:
-        report = _fine_tune_tokenized(student, tokenizer, task, args, resume=False)
-    else:
-        trainer = AgoraTrainer(
-            model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
-            processing_class=tokenizer, compute_metrics=accuracy_metric,
-            labeller=_labeller(teacher, options) if teacher is not None else None, test_dataset=task.test,
-        )
-        trainer.train()
-        report = trainer.agora_report
+    args = options.arguments(output_dir, seed, task.metric_name)
+    labeller = _labeller(teacher, options) if teacher is not None else None
+    trainer = _agora_trainer(student, tokenizer, task, args, labeller)
+    trainer.train()
+    report = trainer.agora_report
     best = next((entry for entry in report.rounds if entry.round == report.best_round), report.rounds[-1])
-    return SeedRun(seed, float(report.dev_score), float(report.test_accuracy), len(report.rounds),
+    return SeedRun(seed, task.metric_name, _score(report.dev_score), _score(report.test_metric), len(report.rounds),
                    int(best.train_size), time.perf_counter() - started, Path(output_dir))
+
+
+def _score(value: float | None) -> float:
+    """A report's score as a float (NaN where it has none, e.g. a correlation of constant predictions)."""
+    return math.nan if value is None else float(value)
+
+
+def _agora_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, args: AgoraArguments,
+                   labeller: Labeller | None = None) -> AgoraTrainer:
+    """An :class:`AgoraTrainer` on ``task``'s rows (text with a class or score, or words with tags) and its test
+    split, batched by the kind's collator (padding with the end-of-sequence token where the tokenizer has no pad
+    token) and scored by the task's metrics (:func:`hf_ose.metrics.trainer_metrics`)."""
+    from .trainer import AgoraTrainer
+
+    collator = DataCollatorForTokenClassification if task.kind == TOKEN_CLASSIFICATION else DataCollatorWithPadding
+    return AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
+                        data_collator=collator(padding_tokenizer(tokenizer)), processing_class=tokenizer,
+                        compute_metrics=trainer_metrics(task.kind, task.label_names), labeller=labeller,
+                        test_dataset=task.test)
 
 
 def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path, output_dir: str | Path, *,
@@ -159,17 +177,15 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
     ``parent`` is a model folder, a Hub id or a model: a bare encoder gets a new head for the task's kind
     (:data:`MODEL_CLASSES`: classes, one regression output, or tags), started from ``args.seed``; a model with
     the task's head keeps it (its ``id2label``/``label2id`` set to the task's). ``task`` is a
-    :class:`hf_ose.tasks.Task` or what :func:`hf_ose.tasks.load_task` reads. Classification trains through
-    :class:`AgoraTrainer` with no labeller, regression and token classification through ``Trainer`` on
-    :func:`~hf_ose.tasks.tokenize_task` rows: each setting of ``args`` (default: one, the arguments as given) is
-    fine-tuned and the best on the validation split kept (by the task's metric, unless
-    ``args.metric_for_best_model`` names another); the test split is scored once, at the end (``test_accuracy``
-    in ``output_dir/agora_report.json`` holds the task's metric). An embedding task's teacher is the parent's
-    encoder as it is, scored on the similarity splits. ``args`` defaults to 3 epochs at learning rate 5e-5,
+    :class:`hf_ose.tasks.Task` or what :func:`hf_ose.tasks.load_task` reads. Every kind with a head trains
+    through :class:`AgoraTrainer` with no labeller: the settings of ``args`` (default: one, the arguments as
+    given) are fine-tuned and the best on the validation split kept (by the task's metric, unless
+    ``args.metric_for_best_model`` names another); the test split is scored once, at the end
+    (``test_metric_name`` and ``test_metric`` in ``output_dir/agora_report.json``). An embedding task's teacher
+    is the parent's encoder as it is, scored on the similarity splits. ``args`` defaults to 3 epochs at learning rate 5e-5,
     batch 32; its ``output_dir`` is replaced by ``output_dir``. The saved folder loads with stock
     ``from_pretrained`` of the kind's auto class."""
     from .arguments import AgoraArguments
-    from .trainer import AgoraTrainer
 
     task = task if isinstance(task, Task) else load_task(task)
     parent = resolve_model_source(parent)
@@ -179,60 +195,17 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
                               report_to="none")
     metric = args.metric_for_best_model or task.metric_name
     args = dataclasses.replace(AgoraArguments.from_training_arguments(args), output_dir=str(output_dir),
-                               agora_text_columns=getattr(args, "agora_text_columns", None) or task.text_columns,
                                metric_for_best_model=metric)
     tokenizer = tokenizer if tokenizer is not None else _tokenizer(parent)
     with seeded(args.seed):
         model = _with_head(parent, task, tokenizer)
     if task.kind == EMBEDDING:
         _score_embedding_teacher(model, tokenizer, task, args)
-    elif task.kind != CLASSIFICATION:
-        _fine_tune_tokenized(model, tokenizer, task, args, resume=resume)
     else:
-        trainer = AgoraTrainer(model=model, args=args, train_dataset=task.train, eval_dataset=task.validation,
-                               processing_class=tokenizer, compute_metrics=accuracy_metric, test_dataset=task.test)
+        trainer = _agora_trainer(model, tokenizer, task, args)
         trainer.train(resume_from_checkpoint=resume or None)
         model = trainer.model
     return model, tokenizer
-
-
-def _fine_tune_tokenized(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
-                         args: AgoraArguments, *, resume: bool) -> AgoraReport:
-    """Fine-tune a copy of ``model`` per setting of ``args`` with ``Trainer`` on the tokenized task, keep the best
-    on the validation split, score it on the test split once, and save it with ``agora_report.json``."""
-    data = tokenize_task(task, tokenizer, max_length=args.agora_max_length)
-    collator = (DataCollatorForTokenClassification(tokenizer) if task.kind == TOKEN_CLASSIFICATION
-                else DataCollatorWithPadding(padding_tokenizer(tokenizer)))
-    metric = args.metric_for_best_model if args.metric_for_best_model.startswith("eval_") \
-        else f"eval_{args.metric_for_best_model}"
-    greater = args.greater_is_better if args.greater_is_better is not None else metric != "eval_loss"
-    runs = []
-    for index, setting in enumerate(args.settings()):
-        folder = Path(args.output_dir) / "agora" / "round-0" / f"setting-{index}"
-        trainer = Trainer(model=copy.deepcopy(model), args=args.for_run(setting, str(folder)),
-                          train_dataset=data["train"], eval_dataset=data["validation"], data_collator=collator,
-                          processing_class=tokenizer, compute_metrics=trainer_metrics(task.kind, task.label_names))
-        trainer.train(resume_from_checkpoint=last_complete_checkpoint(folder) if resume else None)
-        scores = trainer.evaluate()
-        if metric not in scores:
-            raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only {sorted(scores)}: "
-                             f"choose one of these (the task's metric is {task.metric_name!r}).")
-        runs.append((float(scores[metric]), setting, trainer))
-    ranked = sorted(runs, key=lambda run: -run[0] if greater else run[0])
-    score, setting, best = ranked[0]
-    test = best.evaluate(data["test"], metric_key_prefix="test")[f"test_{task.metric_name}"]
-    save_for_transformers(best.model, tokenizer, args.output_dir)
-    report = AgoraReport(metric=metric, greater_is_better=greater, best_setting=setting, best_round=0,
-                         dev_score=score, test_accuracy=float(test),
-                         rounds=[AgoraRound(round=0, settings=[{"setting": s, "score": v} for v, s, _ in ranked],
-                                            best_setting=setting, train_size=len(task.train), mistakes=0,
-                                            mistake_indices=[])],
-                         notes=[f"{task.kind}: fine-tuned with transformers.Trainer on tokenized rows; Agora's "
-                                "points near mistakes are not sampled; test_accuracy holds the test "
-                                f"{task.metric_name}"])
-    report.save(args.output_dir)
-    model.load_state_dict(best.model.state_dict())
-    return report
 
 
 def _score_embedding_teacher(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task,
@@ -247,10 +220,11 @@ def _score_embedding_teacher(model: PreTrainedModel, tokenizer: PreTrainedTokeni
         return task.compute_metrics((first * second).sum(axis=1), split["label"])["spearman"]
 
     save_for_transformers(model, tokenizer, args.output_dir)
-    report = AgoraReport(metric="eval_spearman", greater_is_better=True, dev_score=spearman(task.validation),
-                         test_accuracy=spearman(task.test),
+    report = AgoraReport(metric="eval_spearman", greater_is_better=True, task=EMBEDDING,
+                         dev_score=spearman(task.validation), test_metric_name="spearman",
+                         test_metric=spearman(task.test),
                          notes=["embedding: the teacher is the parent's encoder, unchanged (Agora does not apply to "
-                                "embedding distillation); test_accuracy holds the test Spearman correlation"])
+                                "embedding distillation)"])
     report.save(args.output_dir)
     return report
 
@@ -332,11 +306,12 @@ def keep_best_seed(runs: list[SeedRun], out: Path) -> SeedRun:
 
 
 def seed_summary(runs: list[SeedRun], best: SeedRun) -> dict[str, Any]:
-    """Every seed's dev and test figures, the test accuracy's mean and spread, and the seed kept."""
-    tests = [run.test_accuracy for run in runs]
-    return {"runs": [run.to_dict() for run in runs], "best_seed": best.seed,
-            "test_accuracy_mean": statistics.fmean(tests),
-            "test_accuracy_std": statistics.stdev(tests) if len(tests) > 1 else 0.0}
+    """Every seed's dev and test figures, the test score's mean and spread under the metric's name
+    (``test_accuracy_mean``, ``test_pearson_std``...), and the seed kept."""
+    tests, name = [run.test_score for run in runs], best.metric_name
+    return {"runs": [run.to_dict() for run in runs], "best_seed": best.seed, "metric": name,
+            f"test_{name}_mean": statistics.fmean(tests),
+            f"test_{name}_std": statistics.stdev(tests) if len(tests) > 1 else 0.0}
 
 
 def format_runs(runs: list[SeedRun], best: SeedRun, task: Task, options: FinetuneOptions) -> str:
@@ -348,11 +323,11 @@ def format_runs(runs: list[SeedRun], best: SeedRun, task: Task, options: Finetun
     lines = [f"\n{task.name}, {mode}: test split {len(task.test)} rows (never used for selection)", header,
              "-" * len(header)]
     for run in runs:
-        lines.append(f"{'*' if run is best else '':2}{run.seed:>4}{run.dev_score:>14.4f}{run.test_accuracy:>15.4f}"
+        lines.append(f"{'*' if run is best else '':2}{run.seed:>4}{run.dev_score:>14.4f}{run.test_score:>15.4f}"
                      f"{run.rounds:>8}{run.train_size:>12}{run.seconds:>9.0f}")
     summary = seed_summary(runs, best)
-    lines.append(f"{test} over {len(runs)} seed(s): mean {summary['test_accuracy_mean']:.4f}, "
-                 f"std {summary['test_accuracy_std']:.4f}; * kept (best dev score)")
+    lines.append(f"{test} over {len(runs)} seed(s): mean {summary[f'test_{best.metric_name}_mean']:.4f}, "
+                 f"std {summary[f'test_{best.metric_name}_std']:.4f}; * kept (best dev score)")
     return "\n".join(lines)
 
 

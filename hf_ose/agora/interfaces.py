@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Sequence, Union
 
 from ..exceptions import HfOseError
+from ..metrics import IGNORED_LABEL as IGNORED  # noqa: F401 (the label of a position that carries no tag)
 
 if TYPE_CHECKING:
     import numpy as np
     from transformers import PreTrainedTokenizerBase
-
-#: The label of a position that carries no tag (special tokens, a word's later sub-words), as in transformers.
-IGNORED = -100
 
 
 class AgoraError(HfOseError, ValueError):

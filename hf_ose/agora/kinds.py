@@ -21,16 +21,12 @@ from torch import nn
 from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
 
 from ..distillation.losses import score_distillation_loss, task_distillation_loss, token_distillation_loss
+from ..tasks import CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION
 from .interfaces import IGNORED, AgoraError, Labeller, Point, TokenizedPoint
 
-__all__ = ["CLASSIFICATION", "KINDS", "REGRESSION", "TOKEN_CLASSIFICATION", "Labelled", "distillation_loss",
+__all__ = ["CLASSIFICATION", "REGRESSION", "TOKEN_CLASSIFICATION", "Labelled", "distillation_loss",
            "is_token_classifier", "label_points", "mistakes", "model_kind", "predicted_labels", "relabelled",
            "row_predictions"]
-
-CLASSIFICATION = "classification"
-REGRESSION = "regression"
-TOKEN_CLASSIFICATION = "token-classification"
-KINDS = (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION)
 
 
 def _unwrapped(model: nn.Module) -> nn.Module:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ REPORT_FILE = "agora_report.json"
 #: A finished setting run's record and weights, inside its folder.
 RUN_RECORD = "run.json"
 RUN_WEIGHTS = "run_weights.pt"
+
+
+#: How an old report said that its ``test_accuracy`` held another metric.
+_OLD_METRIC_NOTE = re.compile(r"test_accuracy holds the test (\w+)")
 
 
 def _finite(value: float | None) -> float | None:
@@ -75,9 +80,10 @@ class AgoraRound:
 @dataclass
 class AgoraReport:
     """The whole run: the task kind, how settings were ranked (``metric``, ``greater_is_better``), the rounds, the
-    best model's setting, round and development score, and its test scores: ``test_metrics`` (what
-    ``compute_metrics`` gives on the test set, with ``test_loss``) and, for classification, ``test_accuracy``
-    (None without a test set)."""
+    best model's setting, round and development score, and its test scores: the task kind's main metric under its
+    own name (``test_metric_name``: accuracy, pearson, entity f1 or spearman; ``test_metric`` its value),
+    ``test_metrics`` (what ``compute_metrics`` gives on the test set, with ``test_loss``) and, for classification
+    only, ``test_accuracy``. Test scores are None without a test set."""
 
     metric: str
     greater_is_better: bool
@@ -86,6 +92,8 @@ class AgoraReport:
     best_setting: dict[str, Any] | None = None
     best_round: int | None = None
     dev_score: float | None = None
+    test_metric_name: str | None = None
+    test_metric: float | None = None
     test_accuracy: float | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -101,6 +109,7 @@ class AgoraReport:
         data = asdict(self)
         data["dev_score"] = _finite(self.dev_score)
         data["test_accuracy"] = _finite(self.test_accuracy)
+        data["test_metric"] = _finite(self.test_metric)
         data["test_metrics"] = {k: _finite(v) for k, v in self.test_metrics.items()}
         for entry in data["rounds"]:
             for scored in entry["settings"]:
@@ -109,8 +118,17 @@ class AgoraReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgoraReport:
+        """A report from its dict; one written before ``test_metric`` existed gets it from ``test_accuracy`` (or,
+        where a note says ``test_accuracy`` held another metric, as earlier regression, token-classification
+        and embedding reports did, under that metric's name, ``test_accuracy`` then None)."""
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         values["rounds"] = [AgoraRound.from_dict(r) for r in data.get("rounds", [])]
+        if "test_metric_name" not in data and data.get("test_accuracy") is not None:
+            held = next((match.group(1).lower() for note in data.get("notes", [])
+                         if (match := _OLD_METRIC_NOTE.search(note))), "accuracy")
+            values["test_metric_name"], values["test_metric"] = held, data["test_accuracy"]
+            if held != "accuracy":
+                values["test_accuracy"] = None
         return cls(**values)
 
     def save(self, folder: str | Path) -> Path:

@@ -12,8 +12,9 @@ import numpy as np
 from datasets import Dataset
 from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
+from ..tasks import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, TOKEN_COLUMNS, align_word_labels,
+                     check_tagged_sentence, check_train_labels, find_text_columns, finite_number)
 from .interfaces import IGNORED, AgoraError, Point, TokenizedPoint, sides
-from .kinds import CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION
 
 __all__ = ["INPUT_COLUMNS", "Layout", "LabelSpace", "Split", "TEACHER_COLUMN", "check_label_sets",
            "check_no_overlap", "encode", "layout_of", "read_split"]
@@ -24,8 +25,6 @@ TEACHER_COLUMN = "teacher_logits"
 INPUT_COLUMNS = ("input_ids", "attention_mask", "token_type_ids")
 #: Where a tokenized dataset keeps its labels, in the order looked for (as transformers' collators read them).
 LABEL_COLUMNS = ("labels", "label", "label_ids")
-#: A raw token-classification dataset's columns: the words, and their tags.
-WORD_COLUMNS = ("tokens", "ner_tags")
 
 
 @dataclass(frozen=True)
@@ -104,14 +103,14 @@ def layout_of(data: Any, configured: tuple[str, ...] | None, name: str) -> Layou
                              "finds mistakes against labels, so add a 'labels' column (for token classification, "
                              "tags aligned to the tokens with -100 on special tokens and later sub-words).")
         return Layout("tokenized", tuple(c for c in INPUT_COLUMNS if c in columns), label)
-    if WORD_COLUMNS[0] in columns:
-        if WORD_COLUMNS[1] not in columns:
+    if TOKEN_COLUMNS[0] in columns:
+        if TOKEN_COLUMNS[1] not in columns:
             raise AgoraError(f"The {name} has words ('tokens') but no 'ner_tags' column (columns: {columns}): "
                              "give each word's tag in 'ner_tags'.")
-        return Layout("words", WORD_COLUMNS, WORD_COLUMNS[1])
-    for candidate in (("sentence",), ("sentence1", "sentence2")):
-        if all(c in columns for c in candidate):
-            return Layout("text", candidate)
+        return Layout("words", TOKEN_COLUMNS, TOKEN_COLUMNS[1])
+    text = find_text_columns(columns)
+    if text is not None:
+        return Layout("text", text)
     raise AgoraError(f"The {name} has columns {columns}, none of them 'sentence' or 'sentence1'+'sentence2', "
                      "'tokens' or 'input_ids': set AgoraArguments.agora_text_columns to its text column(s), or "
                      "give a tokenized dataset.")
@@ -207,13 +206,11 @@ def _read_words(rows: Dataset, space: LabelSpace, name: str, tokenizer: PreTrain
         raise AgoraError(f"Aligning word tags to sub-words needs a fast tokenizer's word_ids; "
                          f"{type(tokenizer).__name__} is not one: load it with AutoTokenizer(..., use_fast=True).")
     points, labels = [], []
-    for index, (words, names) in enumerate(zip(rows[WORD_COLUMNS[0]], rows[WORD_COLUMNS[1]])):
-        if not words or len(words) != len(names) or not all(isinstance(w, str) for w in words):
-            raise AgoraError(f"Row {index} of the {name} has {len(words or ())} words and {len(names or ())} tags: "
-                             "give a non-empty list of words (strings) and one tag per word.")
+    for index, (words, names) in enumerate(zip(rows[TOKEN_COLUMNS[0]], rows[TOKEN_COLUMNS[1]])):
+        check_tagged_sentence(words, names, f"Row {index} of the {name}", AgoraError)
         ids = [space.label2id[t] if isinstance(t, str) and t in space.label2id else t for t in names]
         encoded = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_length)
-        tags = _tags(_aligned_word_tags(encoded.word_ids(), _word_tags(ids, space, name, index)),
+        tags = _tags(align_word_labels(encoded.word_ids(), _word_tags(ids, space, name, index)),
                      len(encoded["input_ids"]), space, name, index)
         point = TokenizedPoint(**{c: tuple(encoded[c]) for c in INPUT_COLUMNS if c in encoded}, tags=tuple(tags))
         points.append(point)
@@ -228,16 +225,6 @@ def _word_tags(tags: list[Any], space: LabelSpace, name: str, index: int) -> lis
         raise AgoraError(f"Row {index} of the {name} has tags {sorted(set(bad))[:3]}: give tag ids in "
                          f"[0, {space.num_labels}) or names from the student's config.label2id.")
     return [int(t) for t in tags]
-
-
-def _aligned_word_tags(word_ids: Sequence[int | None], word_tags: Sequence[int]) -> list[int]:
-    """Each word's tag on its first sub-word, -100 on its other sub-words and on special tokens (the usual
-    alignment; hf_ose.tasks.align_word_labels is the shared one)."""
-    aligned, previous = [], None
-    for word in word_ids:
-        aligned.append(IGNORED if word is None or word == previous else int(word_tags[word]))
-        previous = word
-    return aligned
 
 
 def _labels(values: Sequence[Any], space: LabelSpace, name: str) -> list[int | float]:
@@ -255,9 +242,9 @@ def _labels(values: Sequence[Any], space: LabelSpace, name: str) -> list[int | f
 def _label(value: Any, space: LabelSpace, name: str) -> int | float:
     """A row's label for the student's task: a class id (or a name in its label2id), or a finite score."""
     if space.kind == REGRESSION:
-        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-                and math.isfinite(value):
-            return float(value)
+        score = finite_number(value)
+        if score is not None:
+            return score
         raise AgoraError(f"The {name} has label {value!r}: a regression student (num_labels=1) needs a finite "
                          "score per row.")
     if isinstance(value, str):
@@ -278,14 +265,8 @@ def _label(value: Any, space: LabelSpace, name: str) -> int | float:
 def check_label_sets(train: Split, *others: Split) -> None:
     """Refuse a split whose classes the training set never shows: the splits would be different tasks (scores
     and tags are not compared)."""
-    if not all(isinstance(label, int) for label in train.labels):
-        return
-    seen = set(train.labels)
-    for split in others:
-        extra = sorted(set(split.labels) - seen)
-        if extra:
-            raise AgoraError(f"The {split.name} has labels {extra} that the training set never has "
-                             f"(training labels: {sorted(seen)}): the splits must share one label set.")
+    if all(isinstance(label, int) for label in train.labels):
+        check_train_labels(train.labels, {split.name: split.labels for split in others}, "training set", AgoraError)
 
 
 def _content(point: Point) -> Any:

@@ -23,6 +23,7 @@ from transformers.trainer_utils import TrainOutput
 from ..distillation.losses import task_distillation_loss
 from ..finetune import last_complete_checkpoint
 from ..io import atomic_write, ensure_writable_folder
+from ..metrics import PRIMARY_METRICS, are_entity_tags, trainer_metrics
 from .arguments import AgoraArguments
 from .finetuning import save_for_transformers
 from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint
@@ -108,6 +109,18 @@ class AgoraTrainer(Trainer):
         self._score_range: tuple[float, float] | None = None
         if given.get("data_collator") is None and self._space.kind == TOKEN_CLASSIFICATION:
             self.data_collator = DataCollatorForTokenClassification(self.processing_class)
+        if self.compute_metrics is None:
+            self.compute_metrics = self._task_metrics()
+
+    def _task_metrics(self) -> Any:
+        """The default ``compute_metrics``: the task kind's metrics (:func:`hf_ose.metrics.trainer_metrics`;
+        entity scores read the model's ``id2label`` tag names)."""
+        if self._space.kind == TOKEN_CLASSIFICATION and not are_entity_tags(self._space.names):
+            raise AgoraError(f"AgoraTrainer scores token classification by entity F1 over the model's tag names, "
+                             f"but its id2label names none ({self._space.names or 'LABEL_0, LABEL_1, ...'}): set "
+                             "config.id2label/label2id to the IOB2 tags (O, B-TYPE, I-TYPE), or pass "
+                             "compute_metrics=.")
+        return trainer_metrics(self._space.kind, self._space.names)
 
     # ---- the loop --------------------------------------------------------------------------------------------
 
@@ -240,7 +253,13 @@ class AgoraTrainer(Trainer):
         self.accelerator.wait_for_everyone()
         if self.test_dataset is not None:
             report.test_metrics = self.evaluate_test()
-            report.test_accuracy = report.test_metrics.get("test_accuracy")
+            report.test_metric_name = PRIMARY_METRICS[self._space.kind]
+            report.test_metric = report.test_metrics.get(f"test_{report.test_metric_name}")
+            if self._space.kind == CLASSIFICATION:
+                report.test_accuracy = report.test_metric
+            if report.test_metric is None:
+                report.notes.append(f"the test {report.test_metric_name} is not scored: the model's id2label has "
+                                    "no IOB2 tag names for entity scores")
             self.log(dict(report.test_metrics))
         if self.is_world_process_zero():
             report.save(self.args.output_dir)
@@ -251,8 +270,9 @@ class AgoraTrainer(Trainer):
 
     def evaluate_test(self, test_dataset: Any = None) -> dict[str, float]:
         """``self.model``'s scores on ``test_dataset`` (default: the constructor's): ``test_loss``, what
-        ``compute_metrics`` gives (``test_``-prefixed) and, for classification, ``test_accuracy``. The loop's one
-        explicit read of the test set, done by ``train()`` after the loop."""
+        ``compute_metrics`` gives (``test_``-prefixed) and the task kind's main metric by :mod:`hf_ose.metrics`
+        (``test_accuracy``, ``test_pearson`` or entity ``test_f1``; the last only where the model's ``id2label``
+        names IOB2 tags). The loop's one explicit read of the test set, done by ``train()`` after the loop."""
         data = test_dataset if test_dataset is not None else self.test_dataset
         if data is None:
             raise AgoraError("No test set: pass test_dataset= to AgoraTrainer or to evaluate_test().")
@@ -262,9 +282,10 @@ class AgoraTrainer(Trainer):
         trainer = self._run_trainer(self.model, self.args.for_run({}, str(folder)))
         prediction = trainer.predict(encoded, metric_key_prefix="test")
         metrics = {k: float(v) for k, v in prediction.metrics.items() if not k.endswith(_TIMING)}
-        if self._space.kind == CLASSIFICATION:
-            predicted = predicted_labels(prediction.predictions)
-            metrics["test_accuracy"] = float(np.mean(predicted == np.asarray(test.labels)))
+        kind, names = self._space.kind, self._space.names
+        if kind != TOKEN_CLASSIFICATION or are_entity_tags(names):
+            main = PRIMARY_METRICS[kind]
+            metrics[f"test_{main}"] = float(trainer_metrics(kind, names)(prediction)[main])
         return metrics
 
     # ---- inputs ----------------------------------------------------------------------------------------------

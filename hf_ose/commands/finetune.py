@@ -17,14 +17,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add ``finetune`` to the ``hf-ose`` subcommands."""
     command = subparsers.add_parser(
         "finetune", help="Fine-tune a student on a task: plainly, with distillation, with Agora, or both.",
-        description="Fine-tune MODEL on TASK (sst2, rte, a datasets id, or a folder with train/validation/test "
-                    ".tsv/.csv/.jsonl files) and write the model, its tokenizer and agora_report.json (with the "
-                    "test accuracy) to --out.",
+        description="Fine-tune MODEL on TASK (sst2, rte, stsb, wnut17, a datasets id, or a task folder: "
+                    "classification, regression or token classification) and write the model, its tokenizer and "
+                    "agora_report.json (with the test score by the task's metric) to --out.",
     )
-    command.add_argument("model", help="a local model folder: a bare encoder (a new head is added) or a classifier")
-    command.add_argument("--task", required=True, help="sst2, rte, a datasets id NAME[:CONFIG], or a task folder")
-    command.add_argument("--teacher", help="a sequence-classifier folder: the labeller and distillation source "
-                                           "(default with --agora/--distill: MODEL fine-tuned into OUT/teacher)")
+    command.add_argument("model", help="a local model folder: a bare encoder (a new head is added) or a model "
+                                       "with the task's head")
+    command.add_argument("--task", required=True,
+                         help="sst2, rte, stsb, wnut17, a datasets id NAME[:CONFIG], or a task folder")
+    command.add_argument("--teacher", help="a folder of a model with the task's head: the labeller and distillation "
+                                           "source (default with --agora/--distill: MODEL fine-tuned into "
+                                           "OUT/teacher)")
     command.add_argument("--agora", action="store_true", help="run Agora's loop (settings, dev mistakes, new points)")
     command.add_argument("--distill", action="store_true", help="distil from the teacher's logits")
     command.add_argument("--lora", action="store_true", help="train LoRA adapters (merged before the final save)")
@@ -52,8 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """Run ``hf-ose finetune``; errors propagate to the command line's handler."""
-    from ..agora.finetuning import (FinetuneOptions, check_model, format_runs, keep_best_seed, load_teacher,
-                                    train_student)
+    from ..agora.finetuning import (MODEL_CLASSES, FinetuneOptions, check_model, format_runs, keep_best_seed,
+                                    load_teacher, train_student)
     from ..agora.records import REPORT_FILE as REPORT
     from ..tasks import load_task
 
@@ -72,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
                          "drop --teacher for a plain fine-tuning.")
     out = _new_folder(Path(args.out))
-    task = load_task(args.task)
+    task, left_out = load_task(args.task).without_validation_rows_in_test()
+    if left_out:
+        print(f"Left {left_out} test row(s) out that repeat validation rows: Agora reads the validation split, so "
+              "they would not score honestly.")
     if args.train_rows is not None:
         task = task.subsample(train=args.train_rows)
     print(f"Task {task.describe()}")
@@ -86,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         folder = out / "teacher"
         print(f"No --teacher: fine-tuning {args.model} on {task.name} into {folder} first.")
         teacher = train_teacher(args.model, task, folder,
-                                args=options.arguments(folder, args.seed, distill=False, agora=False))
+                                args=options.arguments(folder, args.seed, task.metric_name, distill=False,
+                                                       agora=False))
     runs = []
     for seed in range(args.seed, args.seed + args.seeds):
         print(f"Seed {seed} ({seed - args.seed + 1}/{args.seeds})")
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     best = keep_best_seed(runs, out)
     print(format_runs(runs, best, task, options))
     print(f"Wrote the seed-{best.seed} model, its tokenizer and {REPORT} to {out} "
-          "(loads with AutoModelForSequenceClassification.from_pretrained).")
+          f"(loads with {MODEL_CLASSES[task.kind].__name__}.from_pretrained).")
     return 0
 
 

@@ -93,8 +93,12 @@ def _reports(folder: Path) -> dict[str, Any]:
             "latency_setup": LatencySetup(summary["cpu"], summary["batch_size"], summary["seq_len"], summary["threads"]),
         }}
     agora = _json(folder / "agora_report.json")
-    if agora is not None and agora.get("test_accuracy") is not None:
-        return {"inputs": {"scores": [Score("accuracy", float(agora["test_accuracy"]))]}}
+    if agora is not None:
+        from ..agora.records import AgoraReport
+
+        report = AgoraReport.from_dict(agora)  # the task's metric under its own name, old reports' too
+        if report.test_metric is not None:
+            return {"inputs": {"scores": [Score(report.test_metric_name, float(report.test_metric))]}}
     return {}
 
 
