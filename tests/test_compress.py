@@ -256,6 +256,16 @@ def test_an_unknown_task_is_refused_before_the_output_folder_is_touched(tiny_par
     assert not (tmp_path / "out").exists()
 
 
+def test_a_regression_task_is_refused_naming_the_commands_that_run_it(tiny_parent, tmp_path):
+    task = tmp_path / "scores"
+    task.mkdir()
+    for split in ("train", "validation", "test"):
+        (task / f"{split}.tsv").write_text("sentence1\tsentence2\tscore\na cat\ta dog\t2.5\nrain\tsun\t0.5\n")
+    with pytest.raises(CompressSettingsError, match="is a regression task; .* hf-ose finetune --task"):
+        compress(CompressSettings(parent=str(tiny_parent), task=str(task)), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_output_folder_holding_another_runs_stages_is_refused(tiny_parent, tiny_task, tmp_path):
     StageLedger(tmp_path / "out", {"parent": "another", "task": "rte"})
     with pytest.raises(StageLedgerError, match="another run"):

@@ -170,6 +170,9 @@ def _labelled_data(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from ..tasks import load_task
 
     task = load_task(args.task[0])
+    if task.kind != "classification":
+        raise ValueError(f"--task {args.task[0]} is a {task.kind} task; the task surrogate fine-tunes classifiers: "
+                         "use --error distill --texts FILE (no labels needed) or --error prior.")
     if len(task.text_columns) != 1:
         raise ValueError(f"--task {args.task[0]} holds sentence pairs ({', '.join(task.text_columns)}); the task "
                          "surrogate reads one text column: pass --train-file and --validation-file with --text-column.")

@@ -37,12 +37,12 @@ from ..front import ParetoFront
 from ..inheritance import extract_model
 from ..latency import LatencySettings
 from ..parent import resolve_model_source
-from ..tasks import Task, load_task
+from ..tasks import CLASSIFICATION, Task, load_task
 from .delivery import (BATCH_SIZE, MODEL_FOLDER, SEQ_LEN, bench_stage, evaluate_stage, export_runtimes, export_stage,
                        package_stage)
 from .ledger import StageLedger, StageRecord
 from .progress import StageReporter, trainer_bars
-from .settings import CompressSettings
+from .settings import CompressSettings, CompressSettingsError
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +152,14 @@ def _task(settings: CompressSettings) -> tuple[Task, int]:
     """The task, its splits capped at ``train_rows``, ``validation_rows`` and ``test_rows`` (the same rows on
     every re-run), without the test rows that repeat a validation row (Agora reads the validation split), and how
     many of those there were."""
-    task = load_task(settings.task).subsample(train=settings.train_rows, validation=settings.validation_rows,
-                                              test=settings.test_rows, seed=settings.seed)
+    task = load_task(settings.task)
+    if task.kind != CLASSIFICATION:
+        raise CompressSettingsError(
+            f"--task {settings.task} is a {task.kind} task; compress runs classification tasks in this release. "
+            f"Run its stages by hand: hf-ose extract, hf-ose inherit, hf-ose finetune --task {settings.task} --agora "
+            "--distill, hf-ose export (see the tasks guide).")
+    task = task.subsample(train=settings.train_rows, validation=settings.validation_rows, test=settings.test_rows,
+                          seed=settings.seed)
     task, left_out = task.without_validation_rows_in_test()
     if left_out:
         logger.warning("%d test row(s) of %s also appear in its validation split, which Agora reads: left out of "
