@@ -40,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--student-epochs", type=float, default=3.0,
                          help="epochs of each Agora fine-tune of the student (default 3)")
     command.add_argument("--seed", type=int, default=0, help="seed of every fine-tune and sample (default 0)")
+    command.add_argument("--unlabelled", metavar="FILE",
+                         help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv): Agora samples its "
+                              "new points from it, near the development mistakes")
     command.add_argument("--checkpoint-steps", type=int, default=100,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
     command.add_argument("--threads", type=int, default=None, help="CPU threads for latency (default: PyTorch's)")
@@ -82,4 +85,5 @@ def _settings(args: argparse.Namespace) -> CompressSettings:
                             epsilon=args.epsilon, train_rows=args.train_rows or None, seed=args.seed,
                             threads=args.threads, min_agreement=args.min_agreement,
                             checkpoint_steps=args.checkpoint_steps, teacher_epochs=args.teacher_epochs,
-                            distill_steps=args.distill_steps, student_epochs=args.student_epochs, **extra)
+                            distill_steps=args.distill_steps, student_epochs=args.student_epochs,
+                            unlabelled=args.unlabelled, **extra)

@@ -84,7 +84,7 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     student = run("student", ("train_rows", "max_length", "distill_steps", "seed"), ("teacher", "pick"),
                   lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder))
     tuned = run("finetune", ("train_rows", "max_length", "student_epochs", "learning_rate", "agora_rounds",
-                             "agora_settings", "samples_per_mistake", "seed"), ("teacher", "student"),
+                             "agora_settings", "samples_per_mistake", "seed", "unlabelled"), ("teacher", "student"),
                 lambda folder: finetune_stage(settings, task, out / teacher["model"], out / student["model"], folder))
     exported = run("export", ("runtime",), ("finetune",),
                    lambda folder: export_stage(settings, task, out / tuned["model"], folder))
@@ -190,7 +190,7 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
         metric_for_best_model="accuracy", agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
-        distill=True, **_checkpoints(settings), **_COMMON,
+        distill=True, agora_unlabelled=settings.unlabelled, **_checkpoints(settings), **_COMMON,
     )
     trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
                            processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,

@@ -56,6 +56,8 @@ class CompressSettings:
     checkpoint_steps: int = 100
     min_agreement: float = 0.99
     agreement_rows: int = 1000
+    #: A file of unlabelled in-domain text: Agora samples its points from it (AgoraArguments.agora_unlabelled).
+    unlabelled: str | None = None
 
     def __post_init__(self) -> None:
         if self.error != "prior":
