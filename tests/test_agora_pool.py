@@ -5,6 +5,7 @@ the report counts points per source; pool files are read in every accepted form;
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from transformers import AutoTokenizer
 from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import AgoraError
 from hf_ose.agora.samplers import NearestNeighbourSampler, TokenEditSampler, read_unlabelled, source_of
+from hf_ose.commands import compress as compress_command
 from hf_ose.commands import main
+from hf_ose.compression.settings import CompressSettings, CompressSettingsError
 
 from .agora_support import HashLabeller, sst2_rows, tiny_student
 from .test_agora_trainer import SETTINGS
@@ -224,6 +227,7 @@ def test_invalid_pool_arguments_are_refused_with_the_field_named(tmp_path, optio
 @pytest.mark.parametrize("extra, message", [
     (["--unlabelled", "pool.txt"], "--unlabelled feeds Agora's sampler (--agora)"),
     (["--agora", "--pool-labelled", "10"], "--pool-labelled draws from --unlabelled FILE"),
+    (["--agora", "--unlabelled", "missing.txt"], "Cannot read the unlabelled pool: missing.txt is not a file"),
 ])
 def test_finetune_refuses_pool_options_that_do_nothing(minilm_path, sst2_dir, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
@@ -245,3 +249,14 @@ def test_finetune_with_unlabelled_samples_agoras_points_from_the_file(minilm_pat
     report = json.loads((out / "agora_report.json").read_text())
     assert set(report["points_by_source"]) == {"pool"}
     assert 0 < report["points_by_source"]["pool"]["generated"] <= 8
+
+
+def test_compress_passes_the_pool_to_its_agora_stage_and_refuses_a_missing_file(tmp_path) -> None:
+    pool = tmp_path / "pool.txt"
+    pool.write_text("a gripping , honest film\n")
+    parser = argparse.ArgumentParser()
+    compress_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compress", "p/", "--task", "sst2", "--out", "o", "--unlabelled", str(pool)])
+    assert compress_command._settings(args).settings_for("unlabelled") == {"unlabelled": str(pool)}
+    with pytest.raises(CompressSettingsError, match="unlabelled='missing.txt' is not a file"):
+        CompressSettings(parent="p", task="t", unlabelled="missing.txt")

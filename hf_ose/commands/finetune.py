@@ -83,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
                          "(--distill --pool-labelled N): add one of them, or drop --unlabelled.")
     if args.pool_labelled and not args.unlabelled:
         raise AgoraError("--pool-labelled draws from --unlabelled FILE: give the file.")
+    if args.unlabelled:
+        from ..agora.samplers import read_unlabelled
+
+        read_unlabelled(args.unlabelled)  # an unreadable pool is refused before the teacher's fine-tuning
     if args.teacher and not options.needs_teacher:
         raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
                          "drop --teacher for a plain fine-tuning.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..budgets import Budget
@@ -75,6 +76,9 @@ class CompressSettings:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give a positive number.")
         if not 0 < self.min_agreement <= 1:
             raise CompressSettingsError(f"min_agreement={self.min_agreement}: give a share of predictions in (0, 1].")
+        if self.unlabelled is not None and not Path(self.unlabelled).is_file():
+            raise CompressSettingsError(f"unlabelled={self.unlabelled!r} is not a file: give a file of unlabelled "
+                                        "in-domain text (.txt one a line, or .jsonl/.csv/.tsv), or leave it out.")
         if self.train_rows is not None and self.train_rows < 8:
             raise CompressSettingsError(f"train_rows={self.train_rows}: give at least 8 rows, or None for all.")
 
