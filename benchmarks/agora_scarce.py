@@ -116,7 +116,8 @@ def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent:
             if row == POOL_DISTILL:  # the same number of teacher labels as this seed's Agora (pool)
                 budget = record["rows"][POOL][str(seed)]["teacher_labels"]
                 options[row] = replace(options[CONTROL], unlabelled=str(pool), pool_labelled=budget)
-            folder = work / f"seed-{seed}" / row.replace(" + ", "-").replace(" ", "-").strip("()")
+            name = row.replace(" + ", "-").replace(" ", "-")
+            folder = work / f"seed-{seed}" / "".join(c for c in name if c not in "()")
             shutil.rmtree(folder, ignore_errors=True)
             teacher = None if row in (TEACHER, PLAIN) else load_teacher(teacher_dir, task)
             print(f"[{labelled}] seed {seed}: {row}", flush=True)
