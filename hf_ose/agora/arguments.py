@@ -16,8 +16,11 @@ __all__ = ["AgoraArguments"]
 _AGORA_FIELDS = frozenset({
     "agora_settings", "agora_samples_per_mistake", "agora_sampler", "agora_drop_share", "agora_max_rounds",
     "agora_min_confidence", "agora_score_tolerance", "agora_labeller", "agora_text_columns", "agora_max_length",
-    "distill", "distill_alpha", "distill_temperature",
+    "distill", "distill_alpha", "distill_temperature", "agora_unlabelled", "agora_pool_space",
+    "agora_max_points_per_round", "agora_pool_labelled",
 })
+#: Where the nearest-neighbour sampler embeds the unlabelled pool and the mistakes.
+POOL_SPACES = ("teacher", "student")
 #: TrainingArguments fields a setting may not change: where runs write, and what runs at all.
 _FIXED_FIELDS = frozenset({"output_dir", "do_train", "do_eval", "do_predict", "push_to_hub"})
 
@@ -36,8 +39,22 @@ class AgoraArguments(TrainingArguments):
         "help": "Hyperparameter settings: dicts of TrainingArguments fields (None: one, the arguments as given)."})
     agora_samples_per_mistake: int = field(default=4, metadata={
         "help": "New points the sampler proposes near each development-set mistake."})
-    agora_sampler: str = field(default="token-edits", metadata={
-        "help": "Registered sampler name (hf_ose.agora.samplers.SAMPLER_REGISTRY), used when no sampler= is given."})
+    agora_sampler: str | None = field(default=None, metadata={
+        "help": "Registered sampler name (hf_ose.agora.samplers.SAMPLER_REGISTRY), used when no sampler= is given "
+                "(None: 'nearest-neighbours' over the unlabelled pool when one is given, else 'token-edits')."})
+    agora_unlabelled: str | None = field(default=None, metadata={
+        "help": "A file of unlabelled in-domain text (.txt: one text a line; .jsonl/.csv/.tsv: the text columns), "
+                "the pool the nearest-neighbour sampler draws from; AgoraTrainer(unlabelled=...) takes texts or a "
+                "Dataset instead."})
+    agora_pool_space: str = field(default="teacher", metadata={
+        "help": "Where pool texts and mistakes are embedded: 'teacher' (the labeller model's encoder, embedded once) "
+                "or 'student' (each round's best student, the pool re-embedded every round)."})
+    agora_max_points_per_round: int | None = field(default=None, metadata={
+        "help": "Cap on the points sampled per round, taken round-robin over the mistakes nearest first (None: no "
+                "cap beyond agora_samples_per_mistake per mistake)."})
+    agora_pool_labelled: int = field(default=0, metadata={
+        "help": "Pool texts drawn at random and labelled by the labeller before the loop, added to the training set "
+                "(with soft targets under distill): distillation on unlabelled text. 0: none; -1: the whole pool."})
     agora_drop_share: float = field(default=0.5, metadata={
         "help": "Share of the remaining settings dropped after each round (rounded down, at least one)."})
     agora_max_rounds: int | None = field(default=None, metadata={
@@ -73,8 +90,16 @@ class AgoraArguments(TrainingArguments):
         problems = []
         if not isinstance(self.agora_samples_per_mistake, int) or self.agora_samples_per_mistake < 1:
             problems.append(f"agora_samples_per_mistake={self.agora_samples_per_mistake!r}: give an integer >= 1")
-        if not isinstance(self.agora_sampler, str) or not self.agora_sampler:
-            problems.append(f"agora_sampler={self.agora_sampler!r}: give a registered sampler name")
+        if self.agora_sampler is not None and (not isinstance(self.agora_sampler, str) or not self.agora_sampler):
+            problems.append(f"agora_sampler={self.agora_sampler!r}: give a registered sampler name or None")
+        if self.agora_pool_space not in POOL_SPACES:
+            problems.append(f"agora_pool_space={self.agora_pool_space!r}: choose one of {', '.join(POOL_SPACES)}")
+        cap = self.agora_max_points_per_round
+        if cap is not None and (not isinstance(cap, int) or cap < 1):
+            problems.append(f"agora_max_points_per_round={cap!r}: give an integer >= 1 or None")
+        if not isinstance(self.agora_pool_labelled, int) or self.agora_pool_labelled < -1:
+            problems.append(f"agora_pool_labelled={self.agora_pool_labelled!r}: give a row count >= 0, or -1 for the "
+                            "whole pool")
         if not 0.0 <= self.agora_drop_share <= 1.0:
             problems.append(f"agora_drop_share={self.agora_drop_share}: give a share in [0, 1]")
         if self.agora_max_rounds is not None and (not isinstance(self.agora_max_rounds, int)

@@ -66,9 +66,14 @@ class FinetuneOptions:
     max_length: int = 128
     settings: tuple[dict[str, Any], ...] | None = None
     samples_per_mistake: int = 4
-    sampler: str = "token-edits"
+    sampler: str | None = None
     rounds: int | None = None
     min_confidence: float = 0.0
+    #: An unlabelled in-domain text file: Agora's nearest-neighbour pool, and the source of ``pool_labelled`` rows.
+    unlabelled: str | None = None
+    pool_space: str = "teacher"
+    max_points_per_round: int | None = None
+    pool_labelled: int = 0
 
     @property
     def needs_teacher(self) -> bool:
@@ -88,6 +93,8 @@ class FinetuneOptions:
         from .arguments import AgoraArguments
 
         agora = self.agora if agora is None else agora
+        distill = self.distill if distill is None else distill
+        pool = self.unlabelled if agora or distill else None  # never the teacher's fine-tuning
         return AgoraArguments(
             output_dir=str(output_dir), seed=seed, num_train_epochs=self.epochs,
             per_device_train_batch_size=self.batch_size, per_device_eval_batch_size=64,
@@ -97,7 +104,9 @@ class FinetuneOptions:
             agora_settings=self.agora_settings() if agora else None,
             agora_samples_per_mistake=self.samples_per_mistake, agora_sampler=self.sampler,
             agora_max_rounds=self.rounds if agora else 1, agora_min_confidence=self.min_confidence,
-            agora_max_length=self.max_length, distill=self.distill if distill is None else distill,
+            agora_max_length=self.max_length, distill=distill, agora_unlabelled=pool,
+            agora_pool_space=self.pool_space, agora_max_points_per_round=self.max_points_per_round,
+            agora_pool_labelled=self.pool_labelled if pool else 0,
         )
 
 

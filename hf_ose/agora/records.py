@@ -51,7 +51,9 @@ class AgoraRound:
     points sampled near them (``generated``) and those the labeller was confident enough about (``kept``),
     appended to the training set for the next round. ``train_size`` is the training set this round used;
     ``settings`` lists ``{"setting": dict, "score": float | None}`` best first; ``dropped`` the settings
-    removed after the round; ``mistake_indices`` the development rows the best model got wrong."""
+    removed after the round; ``mistake_indices`` the development rows the best model got wrong; ``sources`` the
+    generated and kept points per source (``{"pool": {"generated": 40, "kept": 38}}``; ``edits`` for token
+    edits)."""
 
     round: int
     settings: list[dict[str, Any]]
@@ -61,6 +63,7 @@ class AgoraRound:
     mistake_indices: list[int]
     generated: int = 0
     kept: int = 0
+    sources: dict[str, dict[str, int]] = field(default_factory=dict)
     dropped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -83,7 +86,9 @@ class AgoraReport:
     best model's setting, round and development score, and its test scores: the task kind's main metric under its
     own name (``test_metric_name``: accuracy, pearson, entity f1 or spearman; ``test_metric`` its value),
     ``test_metrics`` (what ``compute_metrics`` gives on the test set, with ``test_loss``) and, for classification
-    only, ``test_accuracy``. Test scores are None without a test set."""
+    only, ``test_accuracy``. Test scores are None without a test set. ``pool_labelled``: unlabelled pool texts labelled before the
+    loop (``agora_pool_labelled``), of which ``pool_rows_kept`` reached the confidence floor and joined the
+    training set."""
 
     metric: str
     greater_is_better: bool
@@ -97,6 +102,8 @@ class AgoraReport:
     test_accuracy: float | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    pool_labelled: int = 0
+    pool_rows_kept: int = 0
     hf_ose_version: str = ""
 
     def __post_init__(self) -> None:
@@ -105,8 +112,22 @@ class AgoraReport:
 
             self.hf_ose_version = __version__
 
+    def points_by_source(self) -> dict[str, dict[str, int]]:
+        """Points generated and kept over every round, per source; ``pool-labelled`` for the pool rows labelled
+        before the loop (each one a teacher label)."""
+        totals: dict[str, dict[str, int]] = {}
+        if self.pool_labelled:
+            totals["pool-labelled"] = {"generated": self.pool_labelled, "kept": self.pool_rows_kept}
+        for entry in self.rounds:
+            for source, counts in entry.sources.items():
+                total = totals.setdefault(source, {"generated": 0, "kept": 0})
+                for key in total:
+                    total[key] += int(counts.get(key, 0))
+        return totals
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["points_by_source"] = self.points_by_source()
         data["dev_score"] = _finite(self.dev_score)
         data["test_accuracy"] = _finite(self.test_accuracy)
         data["test_metric"] = _finite(self.test_metric)

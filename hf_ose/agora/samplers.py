@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 __all__ = ["SAMPLER_REGISTRY", "MaskedLMSampler", "NearestNeighbourSampler", "TokenEditSampler", "get_sampler",
-           "register_sampler"]
+           "read_unlabelled", "register_sampler", "source_of"]
+
+#: Text columns an unlabelled file or Dataset may hold, tried in order when none are configured.
+POOL_COLUMNS = (("sentence",), ("sentence1", "sentence2"), ("text",))
 
 
 def with_side(point: Point, side: int, text: str) -> Point:
@@ -139,6 +142,8 @@ class TokenEditSampler(Sampler):
     and a masked word becomes one mask token keeping the word's tag position."""
 
     name = "token-edits"
+    #: How the Agora report counts this sampler's points.
+    source = "edits"
 
     def __init__(self, operations: Sequence[str] = OPERATIONS, *, max_span: int = 3, tries: int = 10) -> None:
         unknown = sorted(set(operations) - set(OPERATIONS))
@@ -400,22 +405,42 @@ class MaskedLMSampler(Sampler):
 class NearestNeighbourSampler(Sampler):
     """Returns the pool sentences nearest each input by cosine similarity of ``encoder``'s mean-pooled last
     hidden states (the parent's sentence embedding), never one that copies the input. The pool is flattened to
-    its distinct sentences (pairs give both sides) and embedded once, on first use. For a pair, each sample
-    replaces one side (drawn from the seed) by that side's next nearest sentence; for a sentence, the seed
-    plays no part: the nearest are the nearest."""
+    its distinct sentences (pairs give both sides), less ``exclude``, and embedded once per encoder, on first use
+    (:meth:`use_encoder` swaps the encoder, e.g. for each round's student). With ``draw_once``, a pool sentence is
+    returned at most once over the sampler's life (an unlabelled pool: each text becomes one training point). For
+    a pair, each sample replaces one side (drawn from the seed) by that side's next nearest sentence; for a
+    sentence, the seed plays no part: the nearest are the nearest."""
 
     name = "nearest-neighbours"
+    #: How the Agora report counts this sampler's points.
+    source = "pool"
 
     def __init__(self, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pool: Sequence[Point], *,
-                 batch_size: int = 32, max_length: int = 128) -> None:
-        self.pool = list(dict.fromkeys(text for point in pool for text in sides(point) if text.strip()))
+                 batch_size: int = 32, max_length: int = 128, exclude: Iterable[str] = (),
+                 draw_once: bool = False) -> None:
+        excluded = set(exclude)
+        self.pool = list(dict.fromkeys(text for point in pool for text in sides(point)
+                                       if text.strip() and text not in excluded))
         if not self.pool:
-            raise AgoraError("The nearest-neighbour pool holds no text: pass unlabelled sentences (e.g. the train "
-                             "split's texts) as `pool`.")
+            raise AgoraError("The nearest-neighbour pool holds no text (after leaving out the task's own texts): "
+                             "pass unlabelled sentences (e.g. the train split's texts) as `pool`.")
         check_batching(batch_size, max_length)
         self.encoder, self.tokenizer = encoder, tokenizer
         self.batch_size, self.max_length = batch_size, max_length
+        self.draw_once = draw_once
+        self._drawn: set[str] = set()
         self._pool_embeddings: torch.Tensor | None = None
+
+    def use_encoder(self, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Embed with ``encoder`` from now on (the pool is re-embedded on next use when the encoder changes)."""
+        if encoder is not self.encoder or tokenizer is not self.tokenizer:
+            self.encoder, self.tokenizer = encoder, tokenizer
+            self._pool_embeddings = None
+
+    @property
+    def remaining(self) -> int:
+        """Pool sentences not yet returned (all of them without ``draw_once``)."""
+        return len(self.pool) - len(self._drawn)
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Unit-length mean-pooled embeddings of ``texts``, one row each, in batches, in eval mode."""
@@ -445,21 +470,30 @@ class NearestNeighbourSampler(Sampler):
         if not queries:
             return []
         similarity = self.embed(queries) @ self._pool_embeddings.T
-        order = torch.argsort(similarity, dim=1, descending=True, stable=True).tolist()
+        # deep enough that the ranked lists outlast what this call and earlier ones draw
+        wanted = len(self._drawn) + (len(points) + 4) * per_point + 16
+        depth = min(len(self.pool), wanted) if self.draw_once else len(self.pool)
+        order = torch.topk(similarity, depth, dim=1).indices.tolist() if depth < len(self.pool) else \
+            torch.argsort(similarity, dim=1, descending=True, stable=True).tolist()
         ranked = {query: [self.pool[j] for j in row] for query, row in zip(queries, order)}
         out = []
         for index, point in enumerate(points):
             rng = random.Random(f"{seed}/{index}")
             candidates = self._candidates(point, ranked, rng, tokenizer, max_length)
-            out.append(collect(point, candidates, per_point, tokenizer, max_length))
+            kept = collect(point, candidates, per_point, tokenizer, max_length)
+            if self.draw_once:
+                self._drawn.update(text for new in kept for text in sides(new) if text not in sides(point))
+            out.append(kept)
         return out
 
     def _candidates(self, point: Point, ranked: dict[str, list[str]], rng: random.Random,
                     tokenizer: PreTrainedTokenizerBase, max_length: int) -> Iterator[tuple[Point, int | None]]:
-        """The point with one side replaced by that side's next nearest pool sentence, copies of it skipped."""
+        """The point with one side replaced by that side's next nearest pool sentence, copies of it (and, with
+        ``draw_once``, sentences already returned) skipped."""
         texts = sides(point)
         keys = [copy_key(text, tokenizer, max_length) for text in texts]
-        remaining = [iter(t for t in ranked[text] if copy_key(t, tokenizer, max_length) != key)
+        remaining = [iter(t for t in ranked[text]
+                          if t not in self._drawn and copy_key(t, tokenizer, max_length) != key)
                      for text, key in zip(texts, keys)]
         open_sides = list(range(len(texts)))
         while open_sides:
@@ -469,6 +503,54 @@ class NearestNeighbourSampler(Sampler):
                 open_sides.remove(side)
                 continue
             yield with_side(point, side, neighbour), (1 - side if len(texts) == 2 else None)
+
+
+def read_unlabelled(source: str | Path | Sequence[Point] | Any, columns: Sequence[str] | None = None) -> list[Point]:
+    """An unlabelled pool's points: from a file (``.txt`` and other text: one text a line; ``.jsonl``,
+    ``.csv``, ``.tsv``: the text ``columns``, by default ``sentence``, ``sentence1`` + ``sentence2`` or
+    ``text``), a ``datasets.Dataset`` (the same columns), or a list of texts or ``(first, second)`` pairs.
+    Labels in the rows are ignored. Blank texts are left out; an empty pool is an error."""
+    from ..data import DataError, read_rows
+
+    if isinstance(source, (str, Path)):
+        try:
+            rows = read_rows(source)
+        except DataError as error:
+            raise AgoraError(f"Cannot read the unlabelled pool: {error}") from error
+        name = str(source)
+    elif hasattr(source, "column_names"):
+        rows, name = list(source), "the unlabelled Dataset"
+    elif isinstance(source, Sequence):
+        rows, name = list(source), "the unlabelled list"
+    else:
+        raise AgoraError(f"The unlabelled pool must be a file path, a datasets.Dataset or a list of texts, not "
+                         f"{type(source).__name__}.")
+    points = [_pool_point(row, columns, name) for row in rows]
+    points = [point for point in points if all(text.strip() for text in sides(point))]
+    if not points:
+        raise AgoraError(f"{name} holds no text: give unlabelled in-domain sentences, one per line or row.")
+    return points
+
+
+def _pool_point(row: Any, columns: Sequence[str] | None, name: str) -> Point:
+    if isinstance(row, str):
+        return row
+    if isinstance(row, (tuple, list)):
+        return sides(tuple(row))
+    if not isinstance(row, dict):
+        raise AgoraError(f"{name} has a row {str(row)[:80]!r} that is neither a text nor a row of columns.")
+    candidates = [tuple(columns)] if columns else POOL_COLUMNS
+    found = next((c for c in candidates if all(isinstance(row.get(k), str) for k in c)), None)
+    if found is None:
+        raise AgoraError(f"{name} has a row with columns {sorted(row)} and no text column "
+                         f"{' or '.join('+'.join(c) for c in candidates)}: name its text columns with "
+                         "agora_text_columns, or write one text per line in a .txt file.")
+    return row[found[0]] if len(found) == 1 else (row[found[0]], row[found[1]])
+
+
+def source_of(sampler: Sampler) -> str:
+    """How the Agora report counts ``sampler``'s points: its ``source`` (``pool``, ``edits``), else its name."""
+    return str(getattr(sampler, "source", None) or getattr(sampler, "name", type(sampler).__name__))
 
 
 #: Sampler classes by name, built with options when used; :func:`register_sampler` adds more, and installed

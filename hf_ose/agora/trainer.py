@@ -26,12 +26,13 @@ from ..io import atomic_write, ensure_writable_folder
 from ..metrics import PRIMARY_METRICS, are_entity_tags, trainer_metrics
 from .arguments import AgoraArguments
 from .finetuning import save_for_transformers
-from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint
-from .kinds import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Labelled, distillation_loss, label_points,
-                    mistakes, model_kind, predicted_labels, relabelled, row_predictions)
+from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint, sides
+from .kinds import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Labelled, _unwrapped, distillation_loss,
+                    label_points, mistakes, model_kind, predicted_labels, relabelled, row_predictions)
 from .records import AgoraReport, AgoraRound, FinishedRun, load_run, run_key, save_run
 from .rows import (TEACHER_COLUMN, Layout, LabelSpace, Split, check_label_sets, check_no_overlap, encode,
                    layout_of, read_split)
+from .samplers import source_of
 
 __all__ = ["AgoraTrainer", "RunTrainer", "predicted_labels", "task_distillation_loss"]
 
@@ -79,10 +80,17 @@ class AgoraTrainer(Trainer):
     The test set is read before the loop (checks: labels, no overlap with the development set) and after it
     (:meth:`evaluate_test`), never during. Each round is logged (``self.log``) and written to
     ``agora_report.json``; :attr:`agora_report` holds the :class:`AgoraReport`.
+
+    ``unlabelled`` (or ``args.agora_unlabelled``, a file) is a pool of unlabelled in-domain text (see
+    :func:`hf_ose.agora.samplers.read_unlabelled`; raw-text datasets only). With one, the default sampler is the
+    nearest-neighbour sampler over the pool (embedded by the teacher or each round's student,
+    ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
+    ``args.agora_pool_labelled`` pool texts can be labelled up front as extra training rows (distillation on the
+    pool). The report counts points per source (``pool``, ``edits``).
     """
 
     def __init__(self, *args: Any, labeller: Any = None, sampler: Sampler | None = None, test_dataset: Any = None,
-                 **kwargs: Any) -> None:
+                 unlabelled: Any = None, **kwargs: Any) -> None:
         given = inspect.signature(Trainer.__init__).bind(None, *args, **kwargs).arguments
         super().__init__(*args, **kwargs)
         self.args: AgoraArguments = AgoraArguments.from_training_arguments(self.args)
@@ -99,6 +107,12 @@ class AgoraTrainer(Trainer):
         self.labeller = labeller
         self.sampler = sampler
         self.test_dataset = test_dataset
+        if unlabelled is not None and self.args.agora_unlabelled is not None:
+            raise AgoraError("Both unlabelled= and args.agora_unlabelled name a pool: give one of them.")
+        self.unlabelled = unlabelled if unlabelled is not None else self.args.agora_unlabelled
+        self._pool: list[Point] | None = None
+        self._task_texts: set[str] = set()
+        self._sampler_follows_student = False
         self.agora_report: AgoraReport | None = None
         #: The final training set (original rows, then every kept point), after ``train()``.
         self.agora_train_split: Split | None = None
@@ -143,6 +157,9 @@ class AgoraTrainer(Trainer):
                                 "the settings")
         dev_set = encode(self.processing_class, dev, self.args.agora_max_length)
         teacher = self._label(labeller, train.points).targets if labeller and self.args.distill else None
+        self._pool = self._read_pool(labeller, report)
+        if self._pool is not None and self.args.agora_pool_labelled:
+            train, teacher = self._label_pool_rows(train, teacher, labeller, report)
         tolerance = self._tolerance()
         settings, best = self.args.settings(), None
         for index in itertools.count():
@@ -164,7 +181,7 @@ class AgoraTrainer(Trainer):
             elif labeller is not None and not wrong:
                 entry.notes.append("no development mistakes: nothing to sample near")
             elif labeller is not None:
-                points, labelled = self._augment(index, wrong, dev, labeller, entry)
+                points, labelled = self._augment(index, wrong, dev, labeller, entry, top.model)
                 train = train.extended(relabelled(self._space.kind, points, labelled.labels), labelled.labels)
                 if teacher is not None:
                     teacher = [*teacher, *labelled.targets]
@@ -219,18 +236,34 @@ class AgoraTrainer(Trainer):
         return None if self._initial_model is None else copy.deepcopy(self._initial_model)
 
     def _augment(self, round_index: int, mistakes: list[int], dev: Split, labeller: Labeller,
-                 entry: AgoraRound) -> tuple[list[Point], Labelled]:
-        """Points sampled near the mistakes and kept by the labeller's confidence, with their labels; counts and
-        notes go to ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
-        sampler = self.sampler or self._default_sampler()
+                 entry: AgoraRound, model: nn.Module) -> tuple[list[Point], Labelled]:
+        """Points sampled near the mistakes (at most ``agora_max_points_per_round``, nearest first round-robin
+        over the mistakes) and kept by the labeller's confidence, with their labels; counts and notes go to
+        ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
+        sampler = self.sampler or self._default_sampler(labeller, model)
+        if self._sampler_follows_student:
+            sampler.use_encoder(_unwrapped(model), self.processing_class)
         sources = [dev.points[k] for k in mistakes]
-        proposals = sampler.sample(sources, self.args.agora_samples_per_mistake, tokenizer=self.processing_class,
+        cap = self.args.agora_max_points_per_round
+        per_point = self.args.agora_samples_per_mistake
+        if cap is not None:  # ask no more than the cap needs: a pool text drawn is never drawn again
+            per_point = min(per_point, -(-cap // len(sources)))
+        proposals = sampler.sample(sources, per_point, tokenizer=self.processing_class,
                                    max_length=self.args.agora_max_length, seed=self.args.seed + round_index)
         if len(proposals) != len(sources):
             raise AgoraError(f"Sampler {type(sampler).__name__} returned {len(proposals)} lists for {len(sources)} "
                              "points: it must return one list (possibly empty) per point.")
         origin = [(k, point) for k, points in zip(mistakes, proposals) for point in points]
+        if cap is not None and len(origin) > cap:
+            by_rank = sorted(((rank, k, point) for k, points in zip(mistakes, proposals)
+                              for rank, point in enumerate(points)), key=lambda item: item[0])
+            chosen = {(k, rank) for rank, k, _ in by_rank[:cap]}
+            origin = [(k, point) for k, points in zip(mistakes, proposals)
+                      for rank, point in enumerate(points) if (k, rank) in chosen]
+            entry.notes.append(f"{len(by_rank)} points sampled, capped at agora_max_points_per_round={cap}")
         entry.generated = len(origin)
+        source = source_of(sampler)
+        entry.sources = {source: {"generated": entry.generated, "kept": 0}}
         if not origin:
             entry.notes.append(f"sampler {type(sampler).__name__} returned nothing for the {len(sources)} mistakes: "
                                "the training set is unchanged")
@@ -238,6 +271,7 @@ class AgoraTrainer(Trainer):
         labelled = self._label(labeller, [point for _, point in origin])
         keep = labelled.keep(self.args.agora_min_confidence)
         entry.kept = int(keep.sum())
+        entry.sources[source]["kept"] = entry.kept
         if entry.kept == 0:
             entry.notes.append(f"no generated point reached agora_min_confidence={self.args.agora_min_confidence}")
         self._write_points(round_index, origin, labelled, keep)
@@ -302,10 +336,14 @@ class AgoraTrainer(Trainer):
         train = self._read(self.train_dataset, "training set")
         dev = self._read(self.eval_dataset, "development set (eval_dataset)")
         check_label_sets(train, dev)
+        splits = [train, dev]
         if self.test_dataset is not None:
             test = self._read(self.test_dataset, "test set")
             check_label_sets(train, test)
             check_no_overlap(dev, test)
+            splits.append(test)
+        if self._layout.form == "text":  # what an unlabelled pool must not repeat
+            self._task_texts = {text for split in splits for point in split.points for text in sides(point)}
         if self._space.kind == REGRESSION:
             self._score_range = (float(min(train.labels)), float(max(train.labels)))
         return train, dev
@@ -361,11 +399,70 @@ class AgoraTrainer(Trainer):
     def _label(self, labeller: Labeller, points: list[Point]) -> Labelled:
         return label_points(self._space.kind, labeller, points, self._space.num_labels, self._score_range)
 
-    def _default_sampler(self) -> Sampler:
-        from .samplers import get_sampler
+    def _default_sampler(self, labeller: Labeller, model: nn.Module) -> Sampler:
+        """``args.agora_sampler`` (default: nearest neighbours over the pool when there is one, else token edits);
+        the nearest-neighbour sampler is built over the pool in ``args.agora_pool_space``."""
+        from .samplers import NearestNeighbourSampler, get_sampler
 
-        self.sampler = get_sampler(self.args.agora_sampler)
+        name = self.args.agora_sampler or (NearestNeighbourSampler.name if self._pool else "token-edits")
+        if name != NearestNeighbourSampler.name:
+            self.sampler = get_sampler(name)
+            return self.sampler
+        if not self._pool:
+            raise AgoraError("The 'nearest-neighbours' sampler draws from an unlabelled pool: give "
+                             "AgoraArguments.agora_unlabelled a file, or AgoraTrainer(unlabelled=texts).")
+        if self.args.agora_pool_space == "teacher":
+            encoder, tokenizer = getattr(labeller, "model", None), getattr(labeller, "tokenizer", None)
+            if not isinstance(encoder, nn.Module) or tokenizer is None:
+                raise AgoraError(f"agora_pool_space='teacher' embeds the pool with the labeller's model, and the "
+                                 f"labeller {type(labeller).__name__} has none: pass a teacher model as labeller=, "
+                                 "or set agora_pool_space='student'.")
+        else:
+            encoder, tokenizer = _unwrapped(model), self.processing_class
+            self._sampler_follows_student = True
+        self.sampler = NearestNeighbourSampler(encoder, tokenizer, self._pool, max_length=self.args.agora_max_length,
+                                               batch_size=64, draw_once=True)
         return self.sampler
+
+    def _read_pool(self, labeller: Labeller | None, report: AgoraReport) -> list[Point] | None:
+        """The unlabelled pool, less the task's own texts (saying how many), or None without one."""
+        if self.unlabelled is None:
+            return None
+        from .samplers import read_unlabelled
+
+        if self._layout.form != "text":
+            raise AgoraError(f"An unlabelled pool is raw text, and the datasets hold {self._layout.form} rows: "
+                             "give the datasets as raw text, or leave the pool out.")
+        if labeller is None:
+            raise AgoraError("An unlabelled pool becomes training points only through a labeller: pass "
+                             "labeller= (a teacher model), or leave the pool out.")
+        pool = read_unlabelled(self.unlabelled, self.args.agora_text_columns)
+        kept = [point for point in pool if not any(text in self._task_texts for text in sides(point))]
+        report.notes.append(f"unlabelled pool: {len(kept)} texts" + (
+            f" ({len(pool) - len(kept)} left out: also in the training, development or test split)"
+            if len(kept) < len(pool) else ""))
+        if not kept:
+            raise AgoraError("Every text of the unlabelled pool is also in the task's splits: give other text.")
+        if self.args.agora_sampler not in (None, "nearest-neighbours") and not self.args.agora_pool_labelled:
+            report.notes.append(f"agora_sampler={self.args.agora_sampler!r}: the pool is not sampled from")
+        return kept
+
+    def _label_pool_rows(self, train: Split, teacher: list[Any] | None, labeller: Labeller,
+                         report: AgoraReport) -> tuple[Split, list[Any] | None]:
+        """``args.agora_pool_labelled`` pool texts (seeded draw; -1: all) labelled by the labeller and appended
+        to the training set; they leave the pool the sampler draws from."""
+        count = self.args.agora_pool_labelled
+        order = np.random.default_rng(self.args.seed).permutation(len(self._pool))
+        chosen = [self._pool[i] for i in (order if count < 0 else order[:count])]
+        labelled = self._label(labeller, chosen)
+        keep = labelled.keep(self.args.agora_min_confidence)
+        points = [point for point, k in zip(chosen, keep) if k]
+        labelled = labelled.subset(keep)
+        report.pool_labelled, report.pool_rows_kept = len(chosen), len(points)
+        taken = {id(point) for point in chosen}
+        self._pool = [point for point in self._pool if id(point) not in taken]
+        train = train.extended(relabelled(self._space.kind, points, labelled.labels), labelled.labels)
+        return train, ([*teacher, *labelled.targets] if teacher is not None else None)
 
     # ---- ranking and records ---------------------------------------------------------------------------------
 

@@ -46,6 +46,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          help="steps distilling the inherited student from the teacher (default 200)")
     command.add_argument("--student-epochs", type=float, help="epochs of each Agora fine-tune of the student (default 3)")
     command.add_argument("--seed", type=int, help="seed of every fine-tune and sample (default 0)")
+    command.add_argument("--unlabelled", metavar="FILE",
+                         help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv): Agora samples its "
+                              "new points from it, near the development mistakes")
     command.add_argument("--checkpoint-steps", type=int,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
     command.add_argument("--threads", type=int,
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 #: Options passed to the settings under their own names when given (left out, the settings' defaults apply, or
 #: ``--quick``'s).
 _PASSED = ("teacher", "precision", "runtime", "epsilon", "seed", "threads", "min_agreement", "checkpoint_steps",
-           "teacher_epochs", "distill_steps", "student_epochs")
+           "teacher_epochs", "distill_steps", "student_epochs", "unlabelled")
 
 
 def _settings(args: argparse.Namespace) -> CompressSettings:

@@ -43,8 +43,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--settings", help="Agora's settings: a JSON list of TrainingArguments dicts, or a file "
                                                "(default: --learning-rate halved, as given and doubled)")
     command.add_argument("--samples-per-mistake", type=int, default=4, help="new points per dev mistake (default 4)")
-    command.add_argument("--sampler", default="token-edits",
-                         help="token-edits, masked-lm or nearest-neighbours (default token-edits)")
+    command.add_argument("--sampler", help="token-edits, masked-lm or nearest-neighbours (default: "
+                                           "nearest-neighbours with --unlabelled, else token-edits)")
+    command.add_argument("--unlabelled", metavar="FILE",
+                         help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv with the task's text "
+                              "columns): Agora samples its points from it, near the dev mistakes")
+    command.add_argument("--pool-space", choices=("teacher", "student"), default="teacher",
+                         help="embed --unlabelled with the teacher (once) or each round's student (default teacher)")
+    command.add_argument("--max-points-per-round", type=int, help="cap on Agora's new points per round")
+    command.add_argument("--pool-labelled", type=int, default=0,
+                         help="--unlabelled texts the teacher labels up front as extra training rows (soft targets "
+                              "with --distill; -1: all; default 0)")
     command.add_argument("--max-rounds", type=int, help="at most this many Agora rounds (default: until one setting)")
     add_renamed(command, "--rounds", "--max-rounds", dest="max_rounds", type=int)
     command.add_argument("--min-confidence", type=float, default=0.0,
@@ -64,13 +73,23 @@ def run(args: argparse.Namespace) -> int:
         agora=args.agora, distill=args.distill, lora=args.lora, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, max_length=args.max_length, settings=_settings(args.settings),
         samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.max_rounds,
-        min_confidence=args.min_confidence,
+        min_confidence=args.min_confidence, unlabelled=args.unlabelled, pool_space=args.pool_space,
+        max_points_per_round=args.max_points_per_round, pool_labelled=args.pool_labelled,
     )
     if args.seeds < 1:
         raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
     for option, value in (("--settings", args.settings), ("--max-rounds", args.max_rounds)):
         if value is not None and not options.agora:
             raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
+    if args.unlabelled and not (options.agora or (options.distill and args.pool_labelled)):
+        raise AgoraError("--unlabelled feeds Agora's sampler (--agora) or the teacher-labelled pool rows "
+                         "(--distill --pool-labelled N): add one of them, or drop --unlabelled.")
+    if args.pool_labelled and not args.unlabelled:
+        raise AgoraError("--pool-labelled draws from --unlabelled FILE: give the file.")
+    if args.unlabelled:
+        from ..agora.samplers import read_unlabelled
+
+        read_unlabelled(args.unlabelled)  # an unreadable pool is refused before the teacher's fine-tuning
     if args.teacher and not options.needs_teacher:
         raise AgoraError("--teacher is the labeller of --agora and the source of --distill: add one of them, or "
                          "drop --teacher for a plain fine-tuning.")

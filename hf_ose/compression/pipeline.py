@@ -106,11 +106,13 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
                   lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder,
                                                progress))
     tuned = run("finetune", (*rows, "max_length", "student_epochs", "learning_rate", "agora_rounds",
-                             "agora_settings", "samples_per_mistake", "seed"), ("teacher", "student"),
+                             "agora_settings", "samples_per_mistake", "seed", "unlabelled"),
+                ("teacher", "student"),
                 lambda: f"AgoraTrainer, up to {_count(settings.agora_rounds, 'round')} x "
                         f"{_count(len(settings.agora_settings), 'setting')} x {_count(settings.student_epochs, 'epoch')}"
-                        f" on {len(task.train)} rows + the points "
-                        "generated near the development mistakes, distilling from the teacher",
+                        f" on {len(task.train)} rows"
+                        + (" + points from the unlabelled pool" if settings.unlabelled else " + the points generated")
+                        + " near the development mistakes, distilling from the teacher",
                 lambda folder: finetune_stage(settings, task, out / teacher["model"], out / student["model"], folder,
                                               progress))
     exported = run("export", ("runtime", "precision", "validation_rows"), ("finetune",),
@@ -250,7 +252,7 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
         metric_for_best_model="accuracy", agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
-        distill=True, **_checkpoints(settings), **_COMMON,
+        distill=True, agora_unlabelled=settings.unlabelled, **_checkpoints(settings), **_COMMON,
     )
     with trainer_bars("agora", rounds=settings.agora_rounds, show=progress):
         trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,

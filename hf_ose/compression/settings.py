@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..budgets import Budget
@@ -71,6 +72,8 @@ class CompressSettings:
     checkpoint_steps: int = 100
     min_agreement: float = 0.99
     agreement_rows: int = 1000
+    #: A file of unlabelled in-domain text: Agora samples its points from it (AgoraArguments.agora_unlabelled).
+    unlabelled: str | None = None
 
     def __post_init__(self) -> None:
         if self.error != "prior":
@@ -93,6 +96,9 @@ class CompressSettings:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give a positive number.")
         if not 0 < self.min_agreement <= 1:
             raise CompressSettingsError(f"min_agreement={self.min_agreement}: give a share of predictions in (0, 1].")
+        if self.unlabelled is not None and not Path(self.unlabelled).is_file():
+            raise CompressSettingsError(f"unlabelled={self.unlabelled!r} is not a file: give a file of unlabelled "
+                                        "in-domain text (.txt one a line, or .jsonl/.csv/.tsv), or leave it out.")
         for name in ("train_rows", "validation_rows", "test_rows"):
             if getattr(self, name) is not None and getattr(self, name) < 8:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give at least 8 rows, or None for all.")

@@ -1,0 +1,262 @@
+"""Agora with an unlabelled pool (issue 30) on real SST-2 rows: the nearest-neighbour sampler over the pool is the
+default when a pool is given, draws each pool text at most once and never a text of the task's splits, respects the
+cap per round, embeds with the teacher or each round's student; pool rows labelled up front join the training set;
+the report counts points per source; pool files are read in every accepted form; bad input gets a clear error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoTokenizer
+
+from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
+from hf_ose.agora import AgoraError
+from hf_ose.agora.samplers import NearestNeighbourSampler, TokenEditSampler, read_unlabelled, source_of
+from hf_ose.commands import compress as compress_command
+from hf_ose.commands import main
+from hf_ose.compression.settings import CompressSettings, CompressSettingsError
+
+from .agora_support import HashLabeller, sst2_rows, tiny_student
+from .test_agora_trainer import SETTINGS
+from .test_agora_trainer import _args as _trainer_args
+from .test_finetune_command import _tiny_bert, _tiny_classifier
+from .testing_utils import slow
+
+CAP = 12
+
+
+@pytest.fixture(scope="module")
+def tokenizer(minilm_path: Path):
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+def _args(folder: Path, **options: Any) -> AgoraArguments:
+    return _trainer_args(folder, **{"agora_settings": SETTINGS, "agora_samples_per_mistake": 3, **options})
+
+
+def _pool() -> list[str]:
+    """120 SST-2 training sentences the task does not use, plus two it does (which the trainer must leave out)."""
+    return [row["sentence"] for row in sst2_rows("train", 120, start=200)] + [
+        sst2_rows("train", 1)[0]["sentence"], sst2_rows("validation", 1)[0]["sentence"]]
+
+
+def _trainer(folder: Path, tokenizer, labeller: Any = "teacher", unlabelled: Any = None, **options: Any
+             ) -> AgoraTrainer:
+    if labeller == "teacher":
+        labeller = tiny_student(tokenizer.vocab_size, seed=7)
+    return AgoraTrainer(model=tiny_student(tokenizer.vocab_size), args=_args(folder, **options),
+                        train_dataset=sst2_rows("train", 64), eval_dataset=sst2_rows("validation", 40),
+                        processing_class=tokenizer, labeller=labeller, test_dataset=sst2_rows("test", 24),
+                        unlabelled=unlabelled)
+
+
+def _points(folder: Path, round_index: int) -> list[dict[str, Any]]:
+    lines = (folder / "agora" / f"round-{round_index}" / "points.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def pool_run(tmp_path_factory, tokenizer):
+    """Three settings (rounds of 3, 2, 1: two rounds sample), the pool in the teacher's space, a cap per round."""
+    folder = tmp_path_factory.mktemp("pool")
+    trainer = _trainer(folder, tokenizer, unlabelled=_pool(), agora_max_points_per_round=CAP)
+    trainer.train()
+    return trainer, folder
+
+
+@slow
+def test_a_pool_makes_nearest_neighbours_the_default_sampler_in_the_teachers_space(pool_run) -> None:
+    trainer, _ = pool_run
+    assert isinstance(trainer.sampler, NearestNeighbourSampler)
+    assert trainer.sampler.encoder is trainer.labeller  # the teacher model given as labeller, embedded once
+
+
+@slow
+def test_pool_points_are_pool_texts_drawn_once_never_the_tasks_own_and_capped(pool_run) -> None:
+    trainer, folder = pool_run
+    report = trainer.agora_report
+    task_texts = {row["sentence"] for split, count in (("train", 64), ("validation", 40), ("test", 24))
+                  for row in sst2_rows(split, count)}
+    pool = set(_pool()) - task_texts
+    drawn = []
+    for entry in report.rounds[:-1]:
+        points = _points(folder, entry.round)
+        assert 0 < len(points) <= CAP and entry.generated == len(points)
+        assert entry.sources == {"pool": {"generated": entry.generated, "kept": entry.kept}}
+        assert {p["source"] for p in points} <= set(entry.mistake_indices)
+        drawn += [p["point"] for p in points]
+    assert set(drawn) <= pool
+    assert len(drawn) == len(set(drawn))  # each pool text at most once, over both rounds
+    assert any("2 left out: also in the training, development or test split" in note for note in report.notes)
+    totals = report.points_by_source()["pool"]
+    assert totals == {"generated": len(drawn), "kept": sum(e.kept for e in report.rounds)}
+    saved = json.loads((folder / "agora_report.json").read_text())
+    assert saved["points_by_source"] == {"pool": totals}
+    assert AgoraReport.load(folder).rounds[0].sources == report.rounds[0].sources
+
+
+@slow
+def test_the_cap_takes_each_mistakes_nearest_first(tmp_path, tokenizer) -> None:
+    trainer = _trainer(tmp_path, tokenizer, unlabelled=_pool(), agora_max_points_per_round=5, agora_max_rounds=2)
+    trainer.train()
+    points = _points(tmp_path, 0)
+    assert len(points) == min(5, trainer.agora_report.rounds[0].mistakes)
+    assert len({p["source"] for p in points}) == len(points)  # one (the nearest) per mistake before any second
+
+
+@slow
+def test_pool_rows_labelled_up_front_join_the_training_set_with_soft_targets(tmp_path, tokenizer) -> None:
+    labeller = HashLabeller(label_names=("negative", "positive"))
+    trainer = _trainer(tmp_path, tokenizer, labeller=labeller, unlabelled=_pool(), agora_pool_labelled=20,
+                       agora_max_rounds=1, agora_pool_space="student", distill=True)
+    trainer.train()
+    report, split = trainer.agora_report, trainer.agora_train_split
+    assert report.pool_labelled == report.pool_rows_kept == 20
+    assert report.points_by_source() == {"pool-labelled": {"generated": 20, "kept": 20}}
+    assert len(split) == 64 + 20 and report.rounds[0].train_size == 84
+    added, labels = split.points[64:], split.labels[64:]
+    assert set(added) <= set(_pool()) and len(set(added)) == 20
+    assert labels == [int(row.argmax()) for row in labeller.probabilities(added)]
+
+
+@slow
+def test_in_the_students_space_the_sampler_embeds_with_each_rounds_best_student(tmp_path, tokenizer) -> None:
+    trainer = _trainer(tmp_path, tokenizer, labeller=HashLabeller(), unlabelled=_pool(), agora_pool_space="student",
+                       agora_settings=SETTINGS[:2], agora_drop_share=0.5)
+    trainer.train()
+    assert isinstance(trainer.sampler, NearestNeighbourSampler)
+    assert trainer.sampler.tokenizer is tokenizer
+    encoder, initial = trainer.sampler.encoder, trainer._initial_model
+    assert type(encoder) is type(initial) and encoder is not initial
+    assert not torch.equal(encoder.bert.embeddings.word_embeddings.weight,
+                           initial.bert.embeddings.word_embeddings.weight)  # a trained student, not the start
+    assert trainer.agora_report.rounds[0].sources["pool"]["generated"] > 0
+
+
+@slow
+def test_a_pool_file_works_like_a_list_and_token_edits_stay_the_default_without_one(tmp_path, tokenizer) -> None:
+    pool_file = tmp_path / "pool.txt"
+    pool_file.write_text("\n".join(_pool()) + "\n")
+    with_file = _trainer(tmp_path / "file", tokenizer, agora_unlabelled=str(pool_file), agora_max_rounds=2)
+    with_file.train()
+    assert isinstance(with_file.sampler, NearestNeighbourSampler)
+    without = _trainer(tmp_path / "none", tokenizer, agora_max_rounds=2)
+    without.train()
+    assert isinstance(without.sampler, TokenEditSampler)
+    assert set(without.agora_report.rounds[0].sources) == {"edits"}
+
+
+def test_pool_files_in_every_form_give_the_same_texts(tmp_path) -> None:
+    texts = ["a gripping , honest film", "dull and far too long", "  "]
+    (tmp_path / "pool.txt").write_text("\n".join(texts) + "\n")
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"sentence": t, "label": 1}) + "\n" for t in texts))
+    (tmp_path / "pool.tsv").write_text("text\n" + "\n".join(texts) + "\n")
+    expected = texts[:2]
+    for name in ("pool.txt", "pool.jsonl", "pool.tsv"):
+        assert read_unlabelled(tmp_path / name) == expected, name
+    assert read_unlabelled(Dataset.from_dict({"sentence": texts})) == expected
+    assert read_unlabelled([("a premise", "a hypothesis")]) == [("a premise", "a hypothesis")]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"premise": "it rains", "claim": "it is wet"}) + "\n")
+    assert read_unlabelled(pairs, ["premise", "claim"]) == [("it rains", "it is wet")]
+
+
+@pytest.mark.parametrize("source, message", [
+    ("missing.txt", "Cannot read the unlabelled pool"),
+    ([" ", ""], "holds no text"),
+    ([{"review": "a fine film"}], "no text column sentence or sentence1\\+sentence2 or text"),
+    (42, "must be a file path, a datasets.Dataset or a list of texts"),
+])
+def test_unreadable_pools_are_refused_with_the_fix(tmp_path, source, message) -> None:
+    with pytest.raises(AgoraError, match=message):
+        read_unlabelled(tmp_path / source if source == "missing.txt" else source)
+
+
+def test_draw_once_never_returns_a_pool_text_twice_and_exclude_leaves_texts_out(tokenizer) -> None:
+    encoder = tiny_student(tokenizer.vocab_size).bert
+    pool = [row["sentence"] for row in sst2_rows("train", 30)]
+    sampler = NearestNeighbourSampler(encoder, tokenizer, pool, exclude=pool[:5], draw_once=True)
+    assert sampler.pool == pool[5:] and sampler.remaining == 25
+    queries = [row["sentence"] for row in sst2_rows("validation", 4)]
+    first = sampler.sample(queries, 3, tokenizer=tokenizer, max_length=64, seed=0)
+    second = sampler.sample(queries, 3, tokenizer=tokenizer, max_length=64, seed=1)
+    drawn = [p for lists in (first, second) for points in lists for p in points]
+    assert len(drawn) == 24 == len(set(drawn)) and set(drawn) <= set(pool[5:])
+    assert sampler.remaining == 1
+    embeddings = sampler._pool_embeddings
+    sampler.use_encoder(tiny_student(tokenizer.vocab_size, seed=5).bert, tokenizer)
+    assert sampler._pool_embeddings is None and embeddings is not None  # re-embedded with the new encoder
+    last = [p for points in sampler.sample(queries, 3, tokenizer=tokenizer, max_length=64, seed=2) for p in points]
+    assert last == sorted(set(pool[5:]) - set(drawn)) and sampler.remaining == 0
+    assert source_of(sampler) == "pool" and source_of(TokenEditSampler()) == "edits"
+
+
+def test_nearest_neighbours_without_a_pool_is_refused(tmp_path, tokenizer) -> None:
+    with pytest.raises(AgoraError, match="draws from an unlabelled pool: give AgoraArguments.agora_unlabelled"):
+        _trainer(tmp_path, tokenizer, labeller=HashLabeller(), agora_sampler="nearest-neighbours").train()
+
+
+def test_the_teachers_space_needs_a_labeller_with_a_model(tmp_path, tokenizer) -> None:
+    with pytest.raises(AgoraError, match="HashLabeller has none.*agora_pool_space='student'"):
+        _trainer(tmp_path, tokenizer, labeller=HashLabeller(), unlabelled=_pool()).train()
+
+
+def test_a_pool_without_a_labeller_or_given_twice_is_refused(tmp_path, tokenizer) -> None:
+    with pytest.raises(AgoraError, match="only through a labeller"):
+        _trainer(tmp_path, tokenizer, labeller=None, unlabelled=_pool()).train()
+    with pytest.raises(AgoraError, match="Both unlabelled= and args.agora_unlabelled"):
+        _trainer(tmp_path, tokenizer, unlabelled=_pool(), agora_unlabelled="pool.txt")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"agora_pool_space": "parent"}, "agora_pool_space='parent': choose one of teacher, student"),
+    ({"agora_max_points_per_round": 0}, "agora_max_points_per_round=0: give an integer >= 1 or None"),
+    ({"agora_pool_labelled": -2}, "agora_pool_labelled=-2: give a row count >= 0, or -1"),
+])
+def test_invalid_pool_arguments_are_refused_with_the_field_named(tmp_path, options, message) -> None:
+    with pytest.raises(AgoraError, match=message.replace("(", r"\(")):
+        _args(tmp_path, **options)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--unlabelled", "pool.txt"], "--unlabelled feeds Agora's sampler (--agora)"),
+    (["--agora", "--pool-labelled", "10"], "--pool-labelled draws from --unlabelled FILE"),
+    (["--agora", "--unlabelled", "missing.txt"], "Cannot read the unlabelled pool: missing.txt is not a file"),
+])
+def test_finetune_refuses_pool_options_that_do_nothing(minilm_path, sst2_dir, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert main(["finetune", str(minilm_path), "--task", str(sst2_dir), "--out", str(out), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@slow
+def test_finetune_with_unlabelled_samples_agoras_points_from_the_file(minilm_path, sst2_dir, tmp_path):
+    encoder = _tiny_bert(tmp_path / "encoder", minilm_path)
+    teacher = _tiny_classifier(tmp_path / "teacher", minilm_path, num_labels=2)
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(_pool()) + "\n")
+    out = tmp_path / "out"
+    assert main(["finetune", str(encoder), "--task", str(sst2_dir), "--teacher", str(teacher),
+                 "--agora", "--unlabelled", str(pool), "--max-points-per-round", "8", "--epochs", "1",
+                 "--max-length", "32", "--train-rows", "32", "--max-rounds", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "agora_report.json").read_text())
+    assert set(report["points_by_source"]) == {"pool"}
+    assert 0 < report["points_by_source"]["pool"]["generated"] <= 8
+
+
+def test_compress_passes_the_pool_to_its_agora_stage_and_refuses_a_missing_file(tmp_path) -> None:
+    pool = tmp_path / "pool.txt"
+    pool.write_text("a gripping , honest film\n")
+    parser = argparse.ArgumentParser()
+    compress_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["compress", "p/", "--task", "sst2", "--out", "o", "--unlabelled", str(pool)])
+    assert compress_command._settings(args).settings_for("unlabelled") == {"unlabelled": str(pool)}
+    with pytest.raises(CompressSettingsError, match="unlabelled='missing.txt' is not a file"):
+        CompressSettings(parent="p", task="t", unlabelled="missing.txt")
