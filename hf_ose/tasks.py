@@ -28,7 +28,7 @@ from .metrics import (CLASSIFICATION, EMBEDDING, ENTITY_TAG, IGNORED_LABEL, PRIM
 __all__ = [
     "CLASSIFICATION", "EMBEDDING", "NAMED_TASKS", "REGRESSION", "SPLITS", "TASK_FILE", "TASK_KINDS", "TEXT_COLUMNS",
     "TOKEN_CLASSIFICATION", "TOKEN_COLUMNS", "Task", "TaskError", "align_word_labels", "check_tagged_sentence",
-    "check_train_labels", "finite_number", "find_text_columns", "load_task", "tokenize_task",
+    "check_train_labels", "finite_number", "find_text_columns", "load_task", "tokenize_split", "tokenize_task",
 ]
 
 #: The splits every task has, in order.
@@ -612,12 +612,14 @@ def tokenize_task(task: Task, tokenizer: PreTrainedTokenizerBase, max_length: in
     if task.kind == TOKEN_CLASSIFICATION and not tokenizer.is_fast:
         raise TaskError(f"{type(tokenizer).__name__} is not a fast tokenizer, so its tokens cannot be mapped to "
                         "words: load the tokenizer with AutoTokenizer.from_pretrained(..., use_fast=True).")
-    return datasets.DatasetDict({split: _tokenized(task, getattr(task, split), tokenizer, max_length)
+    return datasets.DatasetDict({split: tokenize_split(task, getattr(task, split), tokenizer, max_length)
                                  for split in SPLITS})
 
 
-def _tokenized(task: Task, split: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
-               max_length: int) -> datasets.Dataset:
+def tokenize_split(task: Task, split: datasets.Dataset, tokenizer: PreTrainedTokenizerBase,
+                   max_length: int = 128) -> datasets.Dataset:
+    """One split of ``task`` (classification, regression or token classification) as :func:`tokenize_task`
+    encodes it: unpadded model inputs and ``labels``."""
     if task.kind == TOKEN_CLASSIFICATION:
         try:
             encoded = tokenizer(list(split["tokens"]), is_split_into_words=True, truncation=True,

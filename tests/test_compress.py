@@ -152,7 +152,7 @@ def test_the_summary_table_marks_the_shipped_runtime_and_compares_with_parent_an
     assert "1383 rows of rte (1 repeating a development row left out)" in lines[0]
     assert lines[3].split() == ["student", "D=3", "A=12", "(PyTorch", "fp32)", "8.00", "2.50x", "57.00%", "95.0%"]
     assert lines[4].split() == ["student", "onnxruntime-int8", "3.20", "6.25x", "54.00%", "90.0%", "95.00%"]
-    assert lines[5].split()[:3] == ["student", "openvino-int8", "*"] and "of 139 development predictions" in lines[6]
+    assert lines[5].split()[:3] == ["student", "openvino-int8", "*"] and "of the predictions on 139 development rows" in lines[6]
 
 
 class FakeExport:
@@ -253,16 +253,6 @@ def test_test_rows_repeating_a_development_row_are_left_out_with_a_warning(tiny_
 def test_an_unknown_task_is_refused_before_the_output_folder_is_touched(tiny_parent, tmp_path):
     with pytest.raises(TaskError):
         compress(CompressSettings(parent=str(tiny_parent), task=str(tmp_path / "nowhere")), tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_regression_task_is_refused_naming_the_commands_that_run_it(tiny_parent, tmp_path):
-    task = tmp_path / "scores"
-    task.mkdir()
-    for split in ("train", "validation", "test"):
-        (task / f"{split}.tsv").write_text("sentence1\tsentence2\tscore\na cat\ta dog\t2.5\nrain\tsun\t0.5\n")
-    with pytest.raises(CompressSettingsError, match="is a regression task; .* hf-ose finetune --task"):
-        compress(CompressSettings(parent=str(tiny_parent), task=str(task)), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 

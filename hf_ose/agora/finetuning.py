@@ -150,7 +150,7 @@ def train_student(model: str | Path, task: Task, output_dir: Path, options: Fine
     student, tokenizer = build_student(model, task, lora=options.lora)
     args = options.arguments(output_dir, seed, task.metric_name)
     labeller = _labeller(teacher, options) if teacher is not None else None
-    trainer = _agora_trainer(student, tokenizer, task, args, labeller)
+    trainer = agora_trainer(student, tokenizer, task, args, labeller)
     trainer.train()
     report = trainer.agora_report
     best = next((entry for entry in report.rounds if entry.round == report.best_round), report.rounds[-1])
@@ -163,8 +163,8 @@ def _score(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _agora_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, args: AgoraArguments,
-                   labeller: Labeller | None = None) -> AgoraTrainer:
+def agora_trainer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: Task, args: AgoraArguments,
+                  labeller: Labeller | None = None) -> AgoraTrainer:
     """An :class:`AgoraTrainer` on ``task``'s rows (text with a class or score, or words with tags) and its test
     split, batched by the kind's collator (padding with the end-of-sequence token where the tokenizer has no pad
     token) and scored by the task's metrics (:func:`hf_ose.metrics.trainer_metrics`)."""
@@ -211,7 +211,7 @@ def train_teacher(parent: str | Path | PreTrainedModel, task: Task | str | Path,
     if task.kind == EMBEDDING:
         _score_embedding_teacher(model, tokenizer, task, args)
     else:
-        trainer = _agora_trainer(model, tokenizer, task, args)
+        trainer = agora_trainer(model, tokenizer, task, args)
         trainer.train(resume_from_checkpoint=resume or None)
         model = trainer.model
     return model, tokenizer

@@ -11,14 +11,13 @@ import math
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
-from datasets import Dataset
-from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoConfig, AutoTokenizer, PreTrainedTokenizerBase
 
+from ..agora.finetuning import MODEL_CLASSES
 from ..exceptions import HfOseError
 from ..export import export
 from ..export.backend import ExportError, ParityError, get_export_backend
@@ -29,7 +28,8 @@ from ..front import ParetoFront
 from ..io import atomic_write
 from ..latency.settings import RUNTIME_SPECS
 from ..publish.card import CardInputs, LatencyRow, LatencySetup, ModelSize, Score, write_card
-from ..tasks import Task
+from ..tasks import CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Task
+from .scoring import Run, SplitOutputs, agreement, split_outputs, task_score
 from .settings import CompressSettings, runtime_for
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,15 @@ BATCH_SIZE, SEQ_LEN = 1, 128
 REPORT_NAME = "compress_report.json"
 #: The shipped folder inside the package stage's folder.
 MODEL_FOLDER = "model"
+#: The card's pipeline tag for each task kind compress serves (a one-output cross-encoder classifies text too).
+PIPELINE_TAGS: dict[str, str] = {CLASSIFICATION: "text-classification", REGRESSION: "text-classification",
+                                 TOKEN_CLASSIFICATION: "token-classification"}
+#: The card's words for the fine-tuning loss of each kind (:func:`hf_ose.agora.kinds.distillation_loss`).
+DISTILLATION_LOSSES: dict[str, str] = {
+    CLASSIFICATION: "T^2 x KL at T=2 (weight 0.5) beside the label cross-entropy",
+    REGRESSION: "the MSE to the teacher's scores (weight 0.5) beside the MSE to the labels",
+    TOKEN_CLASSIFICATION: "T^2 x KL at T=2 on every tagged token (weight 0.5) beside the tags' cross-entropy",
+}
 
 
 def export_runtimes(settings: CompressSettings) -> list[str]:
@@ -115,61 +124,46 @@ def _installed(backend: str) -> bool:
 
 def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, model_dir: Path,
                    artifacts: dict[str, Path], left_out: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Test accuracy of the teacher and the student in PyTorch and of each artifact (``runtime: folder``), and
-    each artifact's agreement with the student's predictions on every test row and on up to
-    ``settings.agreement_rows`` development rows (the shipped runtime is chosen on the latter; the test split
-    only scores). ``left_out``: test rows dropped for repeating a development row, recorded."""
+    """The task's test metric (accuracy, Pearson or entity F1: :mod:`hf_ose.compression.scoring`) of the teacher
+    and the student in PyTorch and of each artifact (``runtime: folder``), and each artifact's agreement with the
+    student on every test row and on up to ``settings.agreement_rows`` development rows (the shipped runtime is
+    chosen on the latter; the test split only scores). ``left_out``: test rows dropped for repeating a
+    development row, recorded."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    labels = np.asarray(task.test["label"])
     dev = task.validation.select(range(min(settings.agreement_rows, len(task.validation))))
     splits = {"test": task.test, "development": dev}
 
-    def predicted(name: str, run: Callable[[dict[str, np.ndarray]], np.ndarray], names: list[str],
-                  split: str) -> np.ndarray:
-        return predictions(run, tokenizer, splits[split], task.text_columns, names, settings.max_length,
-                           desc=f"evaluate {name}, {split} rows" if progress else None)
+    def outputs(name: str, run: Run, names: list[str], split: str) -> SplitOutputs:
+        return split_outputs(run, tokenizer, task, splits[split], names, settings.max_length,
+                             desc=f"evaluate {name}, {split} rows" if progress else None)
 
-    teacher = predicted("teacher", *_pytorch(teacher_dir, tokenizer), "test")
-    student_run, names = _pytorch(model_dir, tokenizer)
-    student, student_dev = (predicted("student", student_run, names, split) for split in splits)
-    results: dict[str, Any] = {"rows": len(labels), "left_out": left_out, "dev_rows": len(dev),
-                               "teacher_accuracy": float(np.mean(teacher == labels)),
-                               "student_accuracy": float(np.mean(student == labels))}
+    teacher = outputs("teacher", *_pytorch(teacher_dir, task.kind, tokenizer), "test")
+    student_run, names = _pytorch(model_dir, task.kind, tokenizer)
+    student, student_dev = (outputs("student", student_run, names, split) for split in splits)
+    results: dict[str, Any] = {"metric": task.metric_name, "kind": task.kind, "rows": len(task.test),
+                               "left_out": left_out, "dev_rows": len(dev),
+                               "teacher_score": task_score(task, teacher), "student_score": task_score(task, student)}
     for runtime, folder in artifacts.items():
         spec = RUNTIME_SPECS[runtime]
         session = get_export_backend(spec.backend).session(folder, spec.precision, threads=settings.threads)
-        on_test, on_dev = (predicted(runtime, session, names, split) for split in splits)
-        results[runtime] = {"accuracy": float(np.mean(on_test == labels)),
-                            "agreement": float(np.mean(on_test == student)),
-                            "dev_agreement": float(np.mean(on_dev == student_dev))}
+        on_test, on_dev = (outputs(runtime, session, names, split) for split in splits)
+        on_dev_agreement = agreement(task.kind, on_dev, student_dev)
+        results[runtime] = {"score": task_score(task, on_test),
+                            "agreement": agreement(task.kind, on_test, student).value,
+                            "dev_agreement": on_dev_agreement.value, "dev_units": on_dev_agreement.units,
+                            "agreement_is_share": on_dev_agreement.is_share}
     return results
 
 
-def _pytorch(folder: Path, tokenizer: PreTrainedTokenizerBase
-             ) -> tuple[Callable[[dict[str, np.ndarray]], np.ndarray], list[str]]:
-    """A saved classifier as a function of numpy inputs to numpy logits (eval mode, no gradients), and the
-    input names it takes."""
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+def _pytorch(folder: Path, kind: str, tokenizer: PreTrainedTokenizerBase) -> tuple[Run, list[str]]:
+    """A saved model with ``kind``'s head as a function of numpy inputs to numpy logits (eval mode, no
+    gradients), and the input names it takes."""
+    model = MODEL_CLASSES[kind].from_pretrained(folder).eval()
 
     def run(inputs: dict[str, np.ndarray]) -> np.ndarray:
         with torch.inference_mode():
             return model(**{k: torch.from_numpy(v) for k, v in inputs.items()}).logits.float().numpy()
     return run, input_names(model, tokenizer)
-
-
-def predictions(run: Callable[[dict[str, np.ndarray]], np.ndarray], tokenizer: PreTrainedTokenizerBase,
-                rows: Dataset, text_columns: Sequence[str], names: list[str], max_length: int,
-                batch_size: int = 64, desc: str | None = None) -> np.ndarray:
-    """The arg-max class ``run`` gives each of ``rows`` (sentence pairs encoded as pairs); with ``desc``, a
-    progress bar so described counts the batches."""
-    columns = [list(rows[column]) for column in text_columns]
-    chosen = []
-    for start in tqdm(range(0, len(columns[0]), batch_size), desc=desc, disable=desc is None, unit="batch",
-                      leave=False):
-        batch = tokenizer(*[column[start:start + batch_size] for column in columns], padding=True, truncation=True,
-                          max_length=max_length, return_tensors="np")
-        chosen.append(np.asarray(run({name: batch[name].astype(np.int64) for name in names})).argmax(-1))
-    return np.concatenate(chosen)
 
 
 def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
@@ -188,16 +182,24 @@ def bench_stage(settings: CompressSettings, teacher_dir: Path, model_dir: Path,
 
 
 def shipped_runtime(artifact_ms: dict[str, float], evaluation: dict[str, Any], min_agreement: float) -> str | None:
-    """The runtime to ship: the fastest artifact whose agreement with the student on the development rows is at
-    least ``min_agreement`` with 95% confidence (the one-sided Wilson lower bound over ``evaluation["dev_rows"]``
-    rows); if none is, the most agreeing, the fastest of equals (``None`` without artifacts)."""
-    rows = evaluation["dev_rows"]
-    agreeing = [runtime for runtime in artifact_ms
-                if wilson_lower_bound(evaluation[runtime]["dev_agreement"], rows) >= min_agreement]
+    """The runtime to ship: the fastest artifact agreeing with the student on the development rows, surely: a
+    share of equal predictions (classes, or word tags) of at least ``min_agreement`` with 95% confidence (the
+    one-sided Wilson lower bound over its rows or tags), or for scores a Pearson correlation of at least
+    ``min_agreement``. If none does, the most agreeing, the fastest of equals (``None`` without artifacts)."""
+    def agrees(runtime: str) -> bool:
+        entry = evaluation[runtime]
+        if not entry.get("agreement_is_share", True):
+            return entry["dev_agreement"] >= min_agreement
+        return wilson_lower_bound(entry["dev_agreement"], entry.get("dev_units", evaluation["dev_rows"])) >= min_agreement
+
+    def closeness(runtime: str) -> tuple[float, float]:
+        value = evaluation[runtime]["dev_agreement"]
+        return (-math.inf if math.isnan(value) else value, -artifact_ms[runtime])
+
+    agreeing = [runtime for runtime in artifact_ms if agrees(runtime)]
     if agreeing:
         return min(agreeing, key=artifact_ms.get)
-    return max(artifact_ms, key=lambda runtime: (evaluation[runtime]["dev_agreement"], -artifact_ms[runtime]),
-               default=None)
+    return max(artifact_ms, key=closeness, default=None)
 
 
 def wilson_lower_bound(share: float, rows: int, z: float = 1.645) -> float:
@@ -234,14 +236,17 @@ def package_stage(settings: CompressSettings, out: Path, stages: dict[str, dict[
 def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     bench, evaluation, pick = stages["bench"], stages["evaluate"], stages["pick"]
     shipped = shipped_runtime(bench["artifact_ms"], evaluation, settings.min_agreement)
+    shares = all(evaluation[k].get("agreement_is_share", True) for k in bench["artifact_ms"])
     return {
-        "task": settings.task, "architecture": pick["architecture"], "params": stages["student"]["params"],
+        "task": settings.task, "kind": evaluation["kind"], "metric": evaluation["metric"],
+        "architecture": pick["architecture"], "params": stages["student"]["params"],
         "cpu": bench["cpu"], "threads": bench["threads"], "batch_size": bench["batch_size"],
         "seq_len": bench["seq_len"], "parent_ms": bench["parent_ms"], "student_ms": bench["student_ms"],
         "student_speedup": bench["student_speedup"], "runtime": shipped,
         "artifact_ms": bench["artifact_ms"], "artifact_speedup": bench["artifact_speedup"],
-        "teacher_accuracy": evaluation["teacher_accuracy"], "student_accuracy": evaluation["student_accuracy"],
-        "artifact_accuracy": {k: evaluation[k]["accuracy"] for k in bench["artifact_ms"]},
+        "teacher_score": evaluation["teacher_score"], "student_score": evaluation["student_score"],
+        "artifact_score": {k: evaluation[k]["score"] for k in bench["artifact_ms"]},
+        "agreement": "share" if shares else "pearson",
         "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
         "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
         "min_agreement": settings.min_agreement, "dev_rows": evaluation["dev_rows"], "test_rows": evaluation["rows"],
@@ -249,6 +254,14 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "artifacts_refused": stages["export"]["refused"],
         "notes": delivery_notes(settings.precision, stages["export"]["artifacts"], stages["export"]["refused"]),
     }
+
+
+def summary_scores(summary: dict[str, Any]) -> tuple[str, float, float, dict[str, float]]:
+    """The metric's name and the teacher's, the student's and each artifact's test score in a compress summary
+    (one written before compress served every task kind holds accuracies, as ``teacher_accuracy``...)."""
+    if "metric" in summary:
+        return summary["metric"], summary["teacher_score"], summary["student_score"], summary["artifact_score"]
+    return "accuracy", summary["teacher_accuracy"], summary["student_accuracy"], summary["artifact_accuracy"]
 
 
 def delivery_notes(precision: str, artifacts: Sequence[str] | dict[str, Any], refused: dict[str, str]) -> list[str]:
@@ -278,45 +291,51 @@ def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[s
     latency += [LatencyRow(runtime, RUNTIME_SPECS[runtime].precision, ms, summary["parent_ms"])
                 for runtime, ms in summary["artifact_ms"].items()]
     shipped = summary["runtime"]
+    metric, teacher, student, artifact = summary_scores(summary)
     return CardInputs(
         name=f"{Path(settings.parent).name}-{Path(settings.task).name}-ose", base_model=settings.parent,
         student=ModelSize.of(AutoConfig.from_pretrained(model)), parent=ModelSize.of(parent_config),
-        dataset=settings.task,
-        scores=[Score("accuracy", summary["student_accuracy"], teacher=summary["teacher_accuracy"]),
-                *([Score(f"accuracy ({shipped} artifact)", summary["artifact_accuracy"][shipped],
-                         teacher=summary["teacher_accuracy"])] if shipped else [])],
+        pipeline_tag=PIPELINE_TAGS[summary["kind"]], dataset=settings.task,
+        scores=[Score(metric, student, teacher=teacher),
+                *([Score(f"{metric} ({shipped} artifact)", artifact[shipped], teacher=teacher)] if shipped else [])],
         latency=latency,
         latency_setup=LatencySetup(summary["cpu"], summary["batch_size"], summary["seq_len"], summary["threads"]),
         front=front, chosen=chosen, teacher=f"{Path(settings.parent).name} fine-tuned on {Path(settings.task).name}",
         distillation=(f"inherited from the teacher, distilled {settings.distill_steps} steps on the training text, "
-                      f"then fine-tuned with T^2 x KL at T=2 (weight 0.5) beside the label cross-entropy"),
+                      f"then fine-tuned with {DISTILLATION_LOSSES[summary['kind']]}"),
         agora_rounds=tuned["rounds"], notes=summary["notes"],
     )
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """``summary`` (``compress_report.json``'s) as a terminal table."""
-    parent_ms, teacher = summary["parent_ms"], summary["teacher_accuracy"]
+    metric, teacher, student, artifact = summary_scores(summary)
+    parent_ms, correlation = summary["parent_ms"], summary.get("agreement") == "pearson"
     rows = [("parent / teacher (PyTorch fp32)", parent_ms, teacher, None),
-            (f"student {summary['architecture']} (PyTorch fp32)", summary["student_ms"], summary["student_accuracy"],
-             None)]
-    rows += [(f"student {runtime}{' *' if runtime == summary['runtime'] else ''}", ms,
-              summary["artifact_accuracy"][runtime], summary["artifact_agreement"][runtime])
-             for runtime, ms in summary["artifact_ms"].items()]
+            (f"student {summary['architecture']} (PyTorch fp32)", summary["student_ms"], student, None)]
+    rows += [(f"student {runtime}{' *' if runtime == summary['runtime'] else ''}", ms, artifact[runtime],
+              summary["artifact_agreement"][runtime]) for runtime, ms in summary["artifact_ms"].items()]
     width = max(len(row[0]) for row in rows) + 2
     left_out = summary.get("test_rows_left_out", 0)
     repeated = f" ({left_out} repeating a development row left out)" if left_out else ""
+    shown = "agreement r" if correlation else "agreement"
     lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
-             f"{summary['seq_len']}; test accuracy on {summary['test_rows']} rows of {summary['task']}{repeated}",
-             f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{'accuracy':>10}{'of teacher':>12}"
-             f"{'agreement':>11}"]
-    for name, ms, accuracy, agreement in rows:
-        lines.append(f"{name:<{width}}{ms:>11.2f}{parent_ms / ms:>10.2f}x{accuracy:>10.2%}{accuracy / teacher:>12.1%}"
-                     f"{'' if agreement is None else f'{agreement:.2%}':>11}")
-    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. Agreement: the artifact's test predictions "
-                 "equal to the student's in PyTorch. * the runtime shipped: the fastest agreeing with the student on "
-                 f"at least {summary['min_agreement']:.0%} of {summary['dev_rows']} development predictions with 95% "
-                 "confidence (else the most agreeing).")
+             f"{summary['seq_len']}; test {metric} on {summary['test_rows']} rows of {summary['task']}{repeated}",
+             f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{metric:>10}{'of teacher':>12}{shown:>13}"]
+    for name, ms, score, agreed in rows:
+        agreed_text = "" if agreed is None else f"{agreed:.4f}" if correlation else f"{agreed:.2%}"
+        lines.append(f"{name:<{width}}{ms:>11.2f}{parent_ms / ms:>10.2f}x{score:>10.2%}{score / teacher:>12.1%}"
+                     f"{agreed_text:>13}")
+    if correlation:
+        agreeing = (f"the Pearson correlation of the artifact's test scores with the student's in PyTorch. * the "
+                    f"runtime shipped: the fastest whose correlation on {summary['dev_rows']} development rows is at "
+                    f"least {summary['min_agreement']:g} (else the most correlated).")
+    else:
+        unit = "tags" if summary.get("kind") == TOKEN_CLASSIFICATION else "predictions"
+        agreeing = (f"the artifact's test {unit} equal to the student's in PyTorch. * the runtime shipped: the "
+                    f"fastest agreeing with the student on at least {summary['min_agreement']:.0%} of the {unit} on "
+                    f"{summary['dev_rows']} development rows with 95% confidence (else the most agreeing).")
+    lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. Agreement: {agreeing}")
     lines += [f"Not shipped, failed parity with PyTorch: {runtime} ({message})"
               for runtime, message in summary.get("artifacts_refused", {}).items()]
     return "\n".join(lines + summary.get("notes", []))

@@ -4,7 +4,7 @@ Stages, each recorded in ``OUT/stages.json`` (:mod:`hf_ose.compression.ledger`):
 fine-tuned on the task), ``search`` (the FPTAS over the parent's own space), ``pick`` (the point within the
 budget), ``student`` (inherited from the teacher with calibration text, then distilled from it), ``finetune``
 (AgoraTrainer with distillation from the teacher), ``export`` (int8 or fp32 artifacts, parity-checked; an int8
-one failing parity falls back to fp32), ``evaluate`` (test accuracy and artifact agreement), ``bench`` (parent,
+one failing parity falls back to fp32), ``evaluate`` (the task's test metric and artifact agreement), ``bench`` (parent,
 student and artifacts side by side) and ``package`` (``OUT/package/model``: the student, its tokenizer, the artifacts, the reports and the model card). The training stages
 (teacher to finetune) are here; the delivery stages (export to package) are in :mod:`hf_ose.compression.delivery`.
 Each stage takes the run's settings and its stage folder, resumes from what that folder holds, and returns the JSON
@@ -21,15 +21,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from datasets import Dataset
-from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                          TrainingArguments)
+from transformers import AutoTokenizer, DataCollatorWithPadding, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..agora.arguments import AgoraArguments
-from ..agora.finetuning import accuracy_metric
+from ..agora.finetuning import MODEL_CLASSES, agora_trainer, load_teacher
+from ..agora.labellers import as_labeller
 from ..agora.records import AgoraReport
-from ..agora.trainer import AgoraTrainer
 from ..distillation import DistillationLoss, DistillationTrainer
 from ..extractor import Objectives, OSEExtractor
 from ..finetune import last_complete_checkpoint
@@ -37,7 +35,7 @@ from ..front import ParetoFront
 from ..inheritance import extract_model
 from ..latency import LatencySettings
 from ..parent import resolve_model_source
-from ..tasks import CLASSIFICATION, Task, load_task
+from ..tasks import EMBEDDING, Task, load_task, tokenize_split
 from .delivery import (BATCH_SIZE, MODEL_FOLDER, SEQ_LEN, bench_stage, evaluate_stage, export_runtimes, export_stage,
                        package_stage)
 from .ledger import StageLedger, StageRecord
@@ -52,6 +50,9 @@ STAGES: tuple[str, ...] = ("teacher", "search", "pick", "student", "finetune", "
 #: :func:`~hf_ose.compression.progress.trainer_bars` labels (or silences) whatever transformers' verbosity.
 _COMMON: dict[str, Any] = {"use_cpu": True, "report_to": "none", "per_device_eval_batch_size": 64,
                            "save_total_limit": 1, "logging_steps": 50, "disable_tqdm": False}
+#: The format of a stage's recorded outputs where it changed: a stage recorded in an older format runs again
+#: (evaluate: 2, the task's metric and kind-aware agreement in place of accuracy).
+OUTPUT_FORMATS: dict[str, dict[str, int]] = {"evaluate": {"outputs_format": 2}}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class CompressResult:
     seconds: dict[str, float | None]
 
     def summary(self) -> dict[str, Any]:
-        """The figures a user checks: size, latency per runtime, accuracy, agreement."""
+        """The figures a user checks: size, latency per runtime, the task's metric, agreement."""
         return self.stages["package"]["summary"]
 
 
@@ -82,7 +83,8 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
 
     def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], what: Callable[[], str],
             stage: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-        chosen, upstream_keys = settings.settings_for(*options), [done[u].fingerprint for u in upstream]
+        chosen = {**settings.settings_for(*options), **OUTPUT_FORMATS.get(name, {})}
+        upstream_keys = [done[u].fingerprint for u in upstream]
         if ledger.finished(name, chosen, upstream_keys):
             reporter.reused(name)
         else:
@@ -155,11 +157,11 @@ def _task(settings: CompressSettings) -> tuple[Task, int]:
     every re-run), without the test rows that repeat a validation row (Agora reads the validation split), and how
     many of those there were."""
     task = load_task(settings.task)
-    if task.kind != CLASSIFICATION:
+    if task.kind == EMBEDDING:
         raise CompressSettingsError(
-            f"--task {settings.task} is a {task.kind} task; compress runs classification tasks in this release. "
-            f"Run its stages by hand: hf-ose extract, hf-ose inherit, hf-ose finetune --task {settings.task} --agora "
-            "--distill, hf-ose export (see the tasks guide).")
+            f"--task {settings.task} is an embedding task (unlabelled text), which has no head to fine-tune: "
+            "distil an embedding student with hf_ose.embeddings (docs/embeddings.md); compress runs tasks with "
+            "labels (classification, regression, token classification).")
     task = task.subsample(train=settings.train_rows, validation=settings.validation_rows, test=settings.test_rows,
                           seed=settings.seed)
     task, left_out = task.without_validation_rows_in_test()
@@ -170,13 +172,12 @@ def _task(settings: CompressSettings) -> tuple[Task, int]:
 
 
 def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path, progress: bool = True) -> dict[str, Any]:
-    """The parent with a classification head, fine-tuned on the task (or the given ``--teacher``, scored)."""
+    """The parent with the task's head (classes, one score, or tags), fine-tuned on the task (or the given
+    ``--teacher``, its head checked against the task, copied)."""
     from ..agora.labellers import train_teacher
 
     if settings.teacher is not None:
-        teacher = resolve_model_source(settings.teacher)
-        model = AutoModelForSequenceClassification.from_pretrained(teacher)
-        tokenizer = AutoTokenizer.from_pretrained(teacher)
+        model, tokenizer = load_teacher(resolve_model_source(settings.teacher), task)
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "model")
         return {"model": f"{folder.name}/model", "given": True}
@@ -187,7 +188,7 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path, pr
         train_teacher(settings.parent, task, folder / "model", args=args, resume=True)
     _remove_checkpoints(folder / "model")
     report = AgoraReport.load(folder / "model" / "agora_report.json")
-    return {"model": f"{folder.name}/model", "given": False, "dev_accuracy": report.dev_score}
+    return {"model": f"{folder.name}/model", "given": False, "metric": task.metric_name, "dev_score": report.dev_score}
 
 
 def search_stage(settings: CompressSettings, folder: Path, progress: bool = True) -> dict[str, Any]:
@@ -215,14 +216,12 @@ def pick_stage(settings: CompressSettings, front_path: Path, folder: Path) -> di
 def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, config_dir: Path,
                   folder: Path, progress: bool = True) -> dict[str, Any]:
     """The chosen point inherited from the teacher with a calibration batch of training text, then distilled
-    from it on the training text for ``distill_steps`` (checkpointed: a killed stage resumes)."""
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    columns = [list(task.train[column]) for column in task.text_columns]
-    calibration = tokenizer(*[column[:64] for column in columns], padding=True, truncation=True,
-                            max_length=settings.max_length, return_tensors="pt")
+    from it on the training text (sentences, pairs or words, encoded as fine-tuning encodes them) for
+    ``distill_steps`` (checkpointed: a killed stage resumes)."""
+    teacher, tokenizer = load_teacher(teacher_dir, task)
+    encoded = tokenize_split(task, task.train, tokenizer, settings.max_length).remove_columns("labels")
+    calibration = tokenizer.pad(encoded[:64], return_tensors="pt")
     student = extract_model(teacher, config_dir, calibration)
-    encoded = Dataset.from_dict(dict(tokenizer(*columns, truncation=True, max_length=settings.max_length)))
     checkpoints = folder / "checkpoints"
     args = TrainingArguments(output_dir=str(checkpoints), max_steps=settings.distill_steps, learning_rate=1e-4,
                              per_device_train_batch_size=32, save_strategy="steps",
@@ -242,27 +241,28 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
 def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, student_dir: Path,
                    folder: Path, progress: bool = True) -> dict[str, Any]:
     """The student fine-tuned with AgoraTrainer: the teacher labels the points sampled near the development
-    mistakes and is distilled from on every row; the test split is scored once, at the end."""
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
-    student = AutoModelForSequenceClassification.from_pretrained(student_dir)
+    mistakes (classes, scores or tags) and is distilled from on every row by the task's loss; selected by the
+    task's metric; the test split is scored once, at the end."""
+    teacher, teacher_tokenizer = load_teacher(teacher_dir, task)
+    labeller = as_labeller(teacher, tokenizer=teacher_tokenizer, max_length=settings.max_length)
+    student = MODEL_CLASSES[task.kind].from_pretrained(student_dir)
     tokenizer = AutoTokenizer.from_pretrained(student_dir)
     args = AgoraArguments(
         output_dir=str(folder / "model"), num_train_epochs=settings.student_epochs,
         learning_rate=settings.learning_rate, per_device_train_batch_size=32, seed=settings.seed,
-        metric_for_best_model="accuracy", agora_max_length=settings.max_length,
+        metric_for_best_model=task.metric_name, agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
         distill=True, agora_unlabelled=settings.unlabelled, **_checkpoints(settings), **_COMMON,
     )
     with trainer_bars("agora", rounds=settings.agora_rounds, show=progress):
-        trainer = AgoraTrainer(model=student, args=args, train_dataset=task.train, eval_dataset=task.validation,
-                               processing_class=tokenizer, compute_metrics=accuracy_metric, labeller=teacher,
-                               test_dataset=task.test)
+        trainer = agora_trainer(student, tokenizer, task, args, labeller)
         trainer.train(resume_from_checkpoint=True)  # reuses the setting runs a killed stage finished
     _remove_checkpoints(folder / "model")
     report = trainer.agora_report
     return {"model": f"{folder.name}/model", "report": f"{folder.name}/model/agora_report.json",
-            "dev_accuracy": report.dev_score, "test_accuracy": report.test_accuracy, "rounds": len(report.rounds),
+            "metric": task.metric_name, "dev_score": report.dev_score, "test_score": report.test_metric,
+            "rounds": len(report.rounds),
             "kept_points": sum(entry.kept for entry in report.rounds)}
 
 

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 #: What the line of a stage finished in an earlier run says.
 REUSED = "reused (finished in an earlier run)"
 #: The log figures a labelled bar shows beside itself.
-_SHOWN = ("loss", "eval_loss", "eval_accuracy")
+_SHOWN = ("loss", "eval_loss", "eval_accuracy", "eval_pearson", "eval_f1")
 
 
 class StageReporter:

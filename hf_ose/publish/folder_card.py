@@ -78,15 +78,19 @@ def _inputs(folder: Path, base_model: str, *, name: str, license: str | None, da
 
 def _reports(folder: Path) -> dict[str, Any]:
     """Card inputs from ``compress_report.json`` or, failing that, ``agora_report.json``."""
+    from ..compression.delivery import summary_scores
+    from ..latency.settings import RUNTIME_SPECS
+
     compress = _json(folder / "compress_report.json")
     if compress is not None:
         summary, shipped = compress["summary"], compress["summary"].get("runtime")
         latency = [LatencyRow("pytorch", "fp32", summary["student_ms"], summary["parent_ms"])]
-        latency += [LatencyRow(runtime, "int8", ms, summary["parent_ms"]) for runtime, ms in summary["artifact_ms"].items()]
-        scores = [Score("accuracy", summary["student_accuracy"], teacher=summary["teacher_accuracy"])]
+        latency += [LatencyRow(runtime, RUNTIME_SPECS[runtime].precision, ms, summary["parent_ms"])
+                    for runtime, ms in summary["artifact_ms"].items()]
+        metric, teacher, student, artifact = summary_scores(summary)
+        scores = [Score(metric, student, teacher=teacher)]
         if shipped:
-            scores.append(Score(f"accuracy ({shipped} artifact)", summary["artifact_accuracy"][shipped],
-                                teacher=summary["teacher_accuracy"]))
+            scores.append(Score(f"{metric} ({shipped} artifact)", artifact[shipped], teacher=teacher))
         rounds = compress.get("stages", {}).get("finetune", {}).get("rounds")
         return {"dataset": summary.get("task"), "inputs": {
             "scores": scores, "latency": latency, "agora_rounds": rounds,
@@ -128,4 +132,6 @@ def _pipeline_tag(folder: Path, config: Any) -> str:
     """What the model does, as the Hub's pipeline tag names it."""
     if any(name.endswith("ForSequenceClassification") for name in config.architectures or []):
         return "text-classification"
+    if any(name.endswith("ForTokenClassification") for name in config.architectures or []):
+        return "token-classification"
     return "sentence-similarity" if (folder / "modules.json").is_file() else "feature-extraction"
