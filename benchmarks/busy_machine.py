@@ -13,6 +13,9 @@ config raises for noise.
 
 Run: python benchmarks/busy_machine.py            (5 busy runs, nine full-size families; about 15 min on 2 cores)
      python benchmarks/busy_machine.py --quick    (1 busy run; three families at 2 layers, a 1,000-token vocabulary)
+     python benchmarks/busy_machine.py --threads 2 --no-families
+                                                  (every run of the main job with --threads 2: the idle run's
+                                                   thread count pinned, so only the measurement's noise differs)
 Run it on an otherwise idle machine: the hog is the only load it means to measure under.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +86,11 @@ class JobRun:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs of the main job under the hog (default 5)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="pass --threads N to every run of the main job (default: the command's own choice)")
+    parser.add_argument("--no-families", action="store_true", help="skip the nine family configs")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="copy each run's front.json and output.txt into this folder (default: not kept)")
     parser.add_argument("--quick", action="store_true",
                         help=f"one busy run; the families {', '.join(QUICK_FAMILIES)} at 2 layers with a "
                              "1,000-token vocabulary")
@@ -105,10 +114,12 @@ def hogged_core() -> Iterator[None]:
         hog.wait()
 
 
-def run_main_job(folder: Path, condition: str) -> JobRun:
-    """README's main job in a new process writing to ``folder``; its output is kept in ``folder/output.txt``."""
+def run_main_job(folder: Path, condition: str, threads: int | None = None) -> JobRun:
+    """README's main job in a new process writing to ``folder`` (with ``--threads threads`` if given); its output
+    is kept in ``folder/output.txt``."""
     others = cpu_load(1.0).others
-    command = [sys.executable, "-m", "hf_ose.commands", *MAIN_JOB, "--out", str(folder), "--quiet"]
+    pinned = ["--threads", str(threads)] if threads else []
+    command = [sys.executable, "-m", "hf_ose.commands", *MAIN_JOB, *pinned, "--out", str(folder), "--quiet"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     seconds = time.perf_counter() - started
@@ -141,12 +152,40 @@ def print_job_runs(runs: list[JobRun]) -> None:
         same = "-" if k == 1 else "yes" if run.chosen == idle else "no"
         print(f"{k:>3}  {run.condition:<9}{run.others:>7.2f}{run.seconds:>8.1f}{run.front.record.latency['threads']:>8}"
               f"{run.front.reference.latency_ms:>10.1f}  {run.chosen:<26}{same:<13}{latency_warning(run.front)}")
+    print_idle_view(runs)
     busy = runs[1:]
     fast = sum(run.front is not None and run.seconds < TARGET_SECONDS for run in busy)
     same = sum(run.front is not None and run.chosen == idle for run in busy)
     print(f"Busy runs under {TARGET_SECONDS / 60:g} min: {fast} of {len(busy)}; choosing the idle run's point "
           f"({idle}): {same} of {len(busy)} (target: every run under {TARGET_SECONDS / 60:g} min, the same point in "
           "at least 4 of 5)")
+
+
+def print_idle_view(runs: list[JobRun]) -> None:
+    """Each busy run's choice as the idle run measured it: its speed-up and its parameters against the idle
+    run's choice (a choice the idle run puts at or above the budget with as many parameters is as good a pick)."""
+    idle = runs[0].front
+    if idle is None:
+        return
+    by_architecture = {str(point.architecture): point for point in idle.points}
+    chosen = by_architecture.get(runs[0].chosen)
+    print("Busy runs' choices as the idle run measured them (speed-up over the parent; parameters):")
+    for k, run in enumerate(runs[1:], 2):
+        point = by_architecture.get(run.chosen)
+        if point is None or chosen is None:
+            print(f"{k:>3}  {run.chosen}: not on the idle run's front")
+            continue
+        print(f"{k:>3}  {run.chosen:<26}{point.speedup(idle.reference):>6.2f}x {point.params / 1e6:>7.1f}M  "
+              f"(idle choice {chosen.speedup(idle.reference):.2f}x {chosen.params / 1e6:.1f}M)")
+
+
+def keep_runs(scratch: Path, keep: Path) -> None:
+    """Each run's ``front.json`` and ``output.txt`` copied to ``keep/<run>/``."""
+    for run in sorted(path for path in scratch.iterdir() if path.is_dir()):
+        for name in ("front.json", "output.txt"):
+            if (run / name).is_file():
+                (keep / run.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run / name, keep / run.name / name)
 
 
 def shrunk(config: T.PretrainedConfig) -> T.PretrainedConfig:
@@ -192,15 +231,18 @@ def main() -> None:
           "holding one core; each a new process with fresh folders. 'others': cores' worth of CPU other processes "
           "used just before the run (the hog included).")
     with tempfile.TemporaryDirectory(prefix="hf-ose-busy-") as scratch:
-        runs = [run_main_job(Path(scratch) / "idle", "idle")]
+        runs = [run_main_job(Path(scratch) / "idle", "idle", args.threads)]
         print(f"  idle run: {runs[0].seconds:.1f} s, chose {runs[0].chosen or runs[0].failure}", file=sys.stderr)
         with hogged_core():
             for k in range(1, args.runs + 1):
-                runs.append(run_main_job(Path(scratch) / f"busy-{k}", "busy"))
+                runs.append(run_main_job(Path(scratch) / f"busy-{k}", "busy", args.threads))
                 print(f"  busy run {k}: {runs[-1].seconds:.1f} s, chose {runs[-1].chosen or runs[-1].failure}",
                       file=sys.stderr, flush=True)
             print_job_runs(runs)
-            run_families(args.quick)
+            if args.keep is not None:
+                keep_runs(Path(scratch), args.keep)
+            if not args.no_families:
+                run_families(args.quick)
 
 
 if __name__ == "__main__":

@@ -111,14 +111,37 @@ def test_the_summary_of_a_regression_run_shows_pearson_and_the_correlation():
     assert lines[4].split()[-1] == "0.9931" and "Pearson correlation" in lines[5]
 
 
-def test_an_embedding_task_is_refused_naming_where_embedding_students_are_made(tiny_classifier_dir, tmp_path):
+def test_an_embedding_task_compress_cannot_run_is_refused_naming_the_fix(tiny_classifier_dir, tmp_path):
     sentences = tmp_path / "sentences"
     sentences.mkdir()
     (sentences / "train.txt").write_text("a cat sat on the mat\nrain fell all day\n")
     (sentences / "task.json").write_text(json.dumps({"kind": "embedding"}))
-    with pytest.raises(CompressSettingsError, match=r"is an embedding task .* hf_ose.embeddings"):
+    with pytest.raises(CompressSettingsError, match=r"embedding task without similarity pairs: .* \(sentence1, "
+                                                    r"sentence2, score\)"):
         compress(CompressSettings(parent=str(tiny_classifier_dir), task=str(sentences)), tmp_path / "out")
+    scored = _embedding_task(tmp_path / "scored", rows=8)
+    with pytest.raises(CompressSettingsError, match="artifacts are int8"):
+        compress(CompressSettings(parent=str(tiny_classifier_dir), task=str(scored), precision="fp32"), tmp_path / "out")
+    with pytest.raises(CompressSettingsError, match="teacher is the parent itself"):
+        compress(CompressSettings(parent=str(tiny_classifier_dir), task=str(scored), teacher=str(tiny_classifier_dir)),
+                 tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def _embedding_task(folder: Path, rows: int) -> Path:
+    """An embedding task folder from real STS-B rows: the train pairs' sentences as unlabelled text, ``rows``
+    scored pairs each for validation and test."""
+    stsb = _shared("stsb")
+    folder.mkdir()
+    (folder / "task.json").write_text(json.dumps({"kind": "embedding", "score_range": [0, 5]}))
+    train = [line.split("\t") for line in (stsb / "train.tsv").read_text().splitlines()[1:]]
+    header = (stsb / "train.tsv").read_text().splitlines()[0].split("\t")
+    first, second = header.index("sentence1"), header.index("sentence2")
+    (folder / "train.txt").write_text("\n".join(s for row in train[:4 * rows] for s in (row[first], row[second])) + "\n")
+    for split in ("validation", "test"):
+        lines = (stsb / f"{split}.tsv").read_text().splitlines()
+        (folder / f"{split}.tsv").write_text("\n".join(lines[:rows + 1]) + "\n")
+    return folder
 
 
 def test_evaluate_scores_teacher_and_student_by_the_tasks_metric(tagger_dir, wnut, tmp_path):
@@ -155,3 +178,47 @@ def test_compress_runs_a_token_classification_and_a_regression_task_to_a_package
     assert f"pipeline_tag: {tag}" in card and f"type: {task.metric_name}" in card
     stages = json.loads((tmp_path / "out" / "stages.json").read_text())["stages"]
     assert stages["finetune"]["outputs"]["metric"] == task.metric_name
+
+
+@slow
+def test_compress_runs_an_embedding_task_to_a_sentence_transformers_package(tmp_path, minilm_path):
+    from hf_ose.embeddings import SentenceEncoder, artifact_encoder
+    from hf_ose.inheritance import save_student
+
+    torch.manual_seed(0)
+    tiny = T.BertModel(T.BertConfig(hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                    intermediate_size=256, max_position_embeddings=128))
+    parent = tmp_path / "parent"
+    save_student(tiny, parent, parent=minilm_path)  # the real parent's sentence-transformers pipeline
+    task = _embedding_task(tmp_path / "sentences", rows=48)
+    settings = CompressSettings.quick(str(parent), str(task), train_rows=96, latency_samples=3, student_epochs=1.0)
+    result = compress(settings, tmp_path / "out", progress=False, talk=False)
+    summary = result.summary()
+    assert (summary["kind"], summary["metric"], summary["agreement"]) == ("embedding", "spearman", "cosine")
+    assert summary["student_speedup"] > 1 and summary["test_rows"] + summary["test_rows_left_out"] == 48
+    assert 0 < summary["student_cosine_to_parent"]["mean"] <= 1
+    folder = result.folder
+    assert (folder / "modules.json").is_file() and (folder / "1_Pooling" / "config.json").is_file()
+    onnx = sorted((folder / "onnx").glob("model_qint8_*.onnx"))
+    assert len(onnx) == 1 and set(summary["artifact_ms"]) == {"onnxruntime-int8"}
+    student = SentenceEncoder.from_pretrained(folder)
+    artifact = artifact_encoder(folder, "onnx")
+    texts = ["a man is playing a guitar", "the cat sleeps"]
+    cosine = (student.encode(texts) * artifact.encode(texts)).sum(-1) / (
+        np.linalg.norm(student.encode(texts), axis=-1) * np.linalg.norm(artifact.encode(texts), axis=-1))
+    assert cosine.min() > 0.9
+    card = (folder / "README.md").read_text()
+    assert "pipeline_tag: sentence-similarity" in card and "library_name: sentence-transformers" in card
+    assert "type: spearman" in card
+    stages = json.loads((tmp_path / "out" / "stages.json").read_text())["stages"]
+    assert stages["finetune"]["outputs"]["rounds"] == 0 and "Agora does not apply" in stages["finetune"]["outputs"][
+        "skipped"]
+
+
+def test_a_summary_written_before_every_kind_reads_as_accuracy():
+    from hf_ose.publish.folder_card import summary_scores
+
+    old = {"teacher_accuracy": 0.9, "student_accuracy": 0.88, "artifact_accuracy": {"onnxruntime-int8": 0.87}}
+    assert summary_scores(old) == ("accuracy", 0.9, 0.88, {"onnxruntime-int8": 0.87})
+    new = {"metric": "f1", "teacher_score": 0.5, "student_score": 0.47, "artifact_score": {}}
+    assert summary_scores(new) == ("f1", 0.5, 0.47, {})

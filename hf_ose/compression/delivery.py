@@ -28,7 +28,8 @@ from ..front import ParetoFront
 from ..io import atomic_write
 from ..latency.settings import RUNTIME_SPECS
 from ..publish.card import CardInputs, LatencyRow, LatencySetup, ModelSize, Score, write_card
-from ..tasks import CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Task
+from ..publish.folder_card import summary_scores
+from ..tasks import CLASSIFICATION, EMBEDDING, REGRESSION, TOKEN_CLASSIFICATION, Task
 from .scoring import Run, SplitOutputs, agreement, split_outputs, task_score
 from .settings import CompressSettings, runtime_for
 
@@ -44,13 +45,16 @@ REPORT_NAME = "compress_report.json"
 MODEL_FOLDER = "model"
 #: The card's pipeline tag for each task kind compress serves (a one-output cross-encoder classifies text too).
 PIPELINE_TAGS: dict[str, str] = {CLASSIFICATION: "text-classification", REGRESSION: "text-classification",
-                                 TOKEN_CLASSIFICATION: "token-classification"}
+                                 TOKEN_CLASSIFICATION: "token-classification", EMBEDDING: "sentence-similarity"}
 #: The card's words for the fine-tuning loss of each kind (:func:`hf_ose.agora.kinds.distillation_loss`).
 DISTILLATION_LOSSES: dict[str, str] = {
     CLASSIFICATION: "T^2 x KL at T=2 (weight 0.5) beside the label cross-entropy",
     REGRESSION: "the MSE to the teacher's scores (weight 0.5) beside the MSE to the labels",
     TOKEN_CLASSIFICATION: "T^2 x KL at T=2 on every tagged token (weight 0.5) beside the tags' cross-entropy",
 }
+#: How the summary names each way of measuring an artifact's agreement with the student.
+AGREEMENTS: dict[str, str] = {CLASSIFICATION: "share", TOKEN_CLASSIFICATION: "share", REGRESSION: "pearson",
+                              EMBEDDING: "cosine"}
 
 
 def export_runtimes(settings: CompressSettings) -> list[str]:
@@ -222,9 +226,10 @@ def package_stage(settings: CompressSettings, out: Path, stages: dict[str, dict[
     for runtime, entry in stages["export"]["artifacts"].items():
         source = out / entry["folder"]
         for name in entry["files"]:
-            shutil.copy2(source / name, model / name)
-            if (source / f"{Path(name).stem}.bin").exists() and name.endswith(".xml"):
-                shutil.copy2(source / f"{Path(name).stem}.bin", model / f"{Path(name).stem}.bin")
+            weights = Path(name).with_suffix(".bin")  # an OpenVINO graph's weights, beside it
+            for file in (Path(name), *([weights] if name.endswith(".xml") and (source / weights).exists() else [])):
+                (model / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source / file, model / file)
         exports[runtime] = entry
     atomic_write(model / EXPORT_REPORT_NAME, json.dumps(exports, indent=2) + "\n")
     summary = _summary(settings, stages)
@@ -236,7 +241,6 @@ def package_stage(settings: CompressSettings, out: Path, stages: dict[str, dict[
 def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
     bench, evaluation, pick = stages["bench"], stages["evaluate"], stages["pick"]
     shipped = shipped_runtime(bench["artifact_ms"], evaluation, settings.min_agreement)
-    shares = all(evaluation[k].get("agreement_is_share", True) for k in bench["artifact_ms"])
     return {
         "task": settings.task, "kind": evaluation["kind"], "metric": evaluation["metric"],
         "architecture": pick["architecture"], "params": stages["student"]["params"],
@@ -246,7 +250,9 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "artifact_ms": bench["artifact_ms"], "artifact_speedup": bench["artifact_speedup"],
         "teacher_score": evaluation["teacher_score"], "student_score": evaluation["student_score"],
         "artifact_score": {k: evaluation[k]["score"] for k in bench["artifact_ms"]},
-        "agreement": "share" if shares else "pearson",
+        "agreement": AGREEMENTS[evaluation["kind"]],
+        **({"student_cosine_to_parent": evaluation["student_cosine_to_parent"]}
+           if "student_cosine_to_parent" in evaluation else {}),
         "artifact_agreement": {k: evaluation[k]["agreement"] for k in bench["artifact_ms"]},
         "artifact_dev_agreement": {k: evaluation[k]["dev_agreement"] for k in bench["artifact_ms"]},
         "min_agreement": settings.min_agreement, "dev_rows": evaluation["dev_rows"], "test_rows": evaluation["rows"],
@@ -254,14 +260,6 @@ def _summary(settings: CompressSettings, stages: dict[str, dict[str, Any]]) -> d
         "artifacts_refused": stages["export"]["refused"],
         "notes": delivery_notes(settings.precision, stages["export"]["artifacts"], stages["export"]["refused"]),
     }
-
-
-def summary_scores(summary: dict[str, Any]) -> tuple[str, float, float, dict[str, float]]:
-    """The metric's name and the teacher's, the student's and each artifact's test score in a compress summary
-    (one written before compress served every task kind holds accuracies, as ``teacher_accuracy``...)."""
-    if "metric" in summary:
-        return summary["metric"], summary["teacher_score"], summary["student_score"], summary["artifact_score"]
-    return "accuracy", summary["teacher_accuracy"], summary["student_accuracy"], summary["artifact_accuracy"]
 
 
 def delivery_notes(precision: str, artifacts: Sequence[str] | dict[str, Any], refused: dict[str, str]) -> list[str]:
@@ -292,25 +290,44 @@ def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[s
                 for runtime, ms in summary["artifact_ms"].items()]
     shipped = summary["runtime"]
     metric, teacher, student, artifact = summary_scores(summary)
+    parent_name, task_name = Path(settings.parent).name, Path(settings.task).name
+    if summary["kind"] == EMBEDDING:
+        cosine = summary["student_cosine_to_parent"]
+        kind = {"library_name": "sentence-transformers", "tags": ("sentence-transformers", "feature-extraction",
+                                                                  "embedding-distillation"),
+                "teacher": f"{parent_name} (its sentence embeddings, unchanged)",
+                "distillation": (f"inherited from the parent, then distilled to its pooled sentence embeddings (MSE) on "
+                                 f"the task's sentences for {math.ceil(settings.student_epochs)} epoch(s)"),
+                "notes": [f"Load it with SentenceTransformer(folder). Its embeddings are distilled to the parent's, so "
+                          "they can be searched against an index the parent built: the mean cosine of its embedding "
+                          f"of a test sentence with the parent's is {cosine['mean']:.4f} (lowest {cosine['min']:.4f}, "
+                          f"{cosine['sentences']} sentences).",
+                          *[f"int8 artifact `{entry['files'][0]}`: SentenceTransformer(folder, backend="
+                            f"{RUNTIME_SPECS[runtime].backend!r}, model_kwargs={{'file_name': {entry['files'][0]!r}}})"
+                            " (that backend needs Optimum)." for runtime, entry in stages["export"]["artifacts"].items()],
+                          *summary["notes"]]}
+    else:
+        kind = {"teacher": f"{parent_name} fine-tuned on {task_name}",
+                "distillation": (f"inherited from the teacher, distilled {settings.distill_steps} steps on the training "
+                                 f"text, then fine-tuned with {DISTILLATION_LOSSES[summary['kind']]}"),
+                "notes": summary["notes"]}
     return CardInputs(
-        name=f"{Path(settings.parent).name}-{Path(settings.task).name}-ose", base_model=settings.parent,
+        name=f"{parent_name}-{task_name}-ose", base_model=settings.parent,
         student=ModelSize.of(AutoConfig.from_pretrained(model)), parent=ModelSize.of(parent_config),
         pipeline_tag=PIPELINE_TAGS[summary["kind"]], dataset=settings.task,
         scores=[Score(metric, student, teacher=teacher),
                 *([Score(f"{metric} ({shipped} artifact)", artifact[shipped], teacher=teacher)] if shipped else [])],
         latency=latency,
         latency_setup=LatencySetup(summary["cpu"], summary["batch_size"], summary["seq_len"], summary["threads"]),
-        front=front, chosen=chosen, teacher=f"{Path(settings.parent).name} fine-tuned on {Path(settings.task).name}",
-        distillation=(f"inherited from the teacher, distilled {settings.distill_steps} steps on the training text, "
-                      f"then fine-tuned with {DISTILLATION_LOSSES[summary['kind']]}"),
-        agora_rounds=tuned["rounds"], notes=summary["notes"],
+        front=front, chosen=chosen, agora_rounds=tuned["rounds"], **kind,
     )
 
 
 def format_summary(summary: dict[str, Any]) -> str:
     """``summary`` (``compress_report.json``'s) as a terminal table."""
     metric, teacher, student, artifact = summary_scores(summary)
-    parent_ms, correlation = summary["parent_ms"], summary.get("agreement") == "pearson"
+    parent_ms, measure = summary["parent_ms"], summary.get("agreement", "share")
+    correlation = measure != "share"
     rows = [("parent / teacher (PyTorch fp32)", parent_ms, teacher, None),
             (f"student {summary['architecture']} (PyTorch fp32)", summary["student_ms"], student, None)]
     rows += [(f"student {runtime}{' *' if runtime == summary['runtime'] else ''}", ms, artifact[runtime],
@@ -318,7 +335,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     width = max(len(row[0]) for row in rows) + 2
     left_out = summary.get("test_rows_left_out", 0)
     repeated = f" ({left_out} repeating a development row left out)" if left_out else ""
-    shown = "agreement r" if correlation else "agreement"
+    shown = {"pearson": "agreement r", "cosine": "cosine"}.get(measure, "agreement")
     lines = [f"CPU: {summary['cpu']}; {summary['threads']} threads, batch {summary['batch_size']}, sequence "
              f"{summary['seq_len']}; test {metric} on {summary['test_rows']} rows of {summary['task']}{repeated}",
              f"{'model':<{width}}{'latency ms':>11}{'vs parent':>11}{metric:>10}{'of teacher':>12}{shown:>13}"]
@@ -326,7 +343,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         agreed_text = "" if agreed is None else f"{agreed:.4f}" if correlation else f"{agreed:.2%}"
         lines.append(f"{name:<{width}}{ms:>11.2f}{parent_ms / ms:>10.2f}x{score:>10.2%}{score / teacher:>12.1%}"
                      f"{agreed_text:>13}")
-    if correlation:
+    if measure == "cosine":
+        agreeing = (f"the mean cosine of the artifact's embeddings of the test sentences with the student's in "
+                    f"PyTorch. * the runtime shipped: the fastest whose mean cosine on {summary['dev_rows']} "
+                    f"development sentences is at least {summary['min_agreement']:g} (else the closest).")
+    elif correlation:
         agreeing = (f"the Pearson correlation of the artifact's test scores with the student's in PyTorch. * the "
                     f"runtime shipped: the fastest whose correlation on {summary['dev_rows']} development rows is at "
                     f"least {summary['min_agreement']:g} (else the most correlated).")
@@ -336,6 +357,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                     f"fastest agreeing with the student on at least {summary['min_agreement']:.0%} of the {unit} on "
                     f"{summary['dev_rows']} development rows with 95% confidence (else the most agreeing).")
     lines.append(f"Student: {summary['params'] / 1e6:.1f}M parameters. Agreement: {agreeing}")
+    if "student_cosine_to_parent" in summary:
+        cosine = summary["student_cosine_to_parent"]
+        lines.append(f"The student's embeddings against the parent's: mean cosine {cosine['mean']:.4f} (lowest "
+                     f"{cosine['min']:.4f}) on {cosine['sentences']} test sentences.")
     lines += [f"Not shipped, failed parity with PyTorch: {runtime} ({message})"
               for runtime, message in summary.get("artifacts_refused", {}).items()]
     return "\n".join(lines + summary.get("notes", []))

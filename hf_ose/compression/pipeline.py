@@ -14,6 +14,7 @@ is reused, as it starts (:mod:`hf_ose.compression.progress`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import shutil
@@ -35,15 +36,19 @@ from ..front import ParetoFront
 from ..inheritance import extract_model
 from ..latency import LatencySettings
 from ..parent import resolve_model_source
+from ..space import Grid
 from ..tasks import EMBEDDING, Task, load_task, tokenize_split
+from . import embedding as embedding_stages
 from .delivery import (BATCH_SIZE, MODEL_FOLDER, SEQ_LEN, bench_stage, evaluate_stage, export_runtimes, export_stage,
                        package_stage)
 from .ledger import StageLedger, StageRecord
 from .progress import StageReporter, trainer_bars
-from .settings import CompressSettings, CompressSettingsError
+from .settings import CompressSettings
 
 logger = logging.getLogger(__name__)
 
+#: The split-size options, in split order.
+ROWS: tuple[str, ...] = ("train_rows", "validation_rows", "test_rows")
 #: The stages of a run, in order.
 STAGES: tuple[str, ...] = ("teacher", "search", "pick", "student", "finetune", "export", "evaluate", "bench", "package")
 #: Options every fine-tune of a compress run shares: CPU, no hub, no logging integrations, the progress bar that
@@ -82,8 +87,9 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     done: dict[str, StageRecord] = {}
 
     def run(name: str, options: tuple[str, ...], upstream: tuple[str, ...], what: Callable[[], str],
-            stage: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-        chosen = {**settings.settings_for(*options), **OUTPUT_FORMATS.get(name, {})}
+            stage: Callable[[Path], dict[str, Any]], fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run stage ``name`` unless it finished with the same ``options`` (and ``fixed`` values) and upstream."""
+        chosen = {**settings.settings_for(*options), **OUTPUT_FORMATS.get(name, {}), **(fixed or {})}
         upstream_keys = [done[u].fingerprint for u in upstream]
         if ledger.finished(name, chosen, upstream_keys):
             reporter.reused(name)
@@ -92,22 +98,66 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
         done[name] = ledger.run(name, chosen, upstream_keys, stage)
         return done[name].outputs
 
-    rows = ("train_rows", "validation_rows", "test_rows")
-    teacher = run("teacher", ("parent", "teacher", *rows, "max_length", "teacher_epochs", "seed"), (),
+    embedding = task.kind == EMBEDDING
+    teacher = run("teacher", ("parent", "teacher", *ROWS, "max_length", "teacher_epochs", "seed"), (),
                   lambda: _teacher_plan(settings, task),
-                  lambda folder: train_teacher_stage(settings, task, folder, progress))
+                  lambda folder: (embedding_stages.teacher_stage if embedding else train_teacher_stage)(
+                      settings, task, folder, progress))
+    space = embedding_stages.same_width_grid(settings.parent) if embedding else None
     search = run("search", ("parent", "error", "epsilon", "latency_samples", "threads"), (),
-                 lambda: f"FPTAS over {settings.parent}'s own space (epsilon {settings.epsilon:g}, "
-                         f"latency measured on {settings.latency_samples} sampled students)",
-                 lambda folder: search_stage(settings, folder, progress))
+                 lambda: f"FPTAS over {settings.parent}'s own space"
+                         + (" at its hidden size (an embedding student keeps it)" if embedding else "")
+                         + f" (epsilon {settings.epsilon:g}, latency measured on {settings.latency_samples} sampled "
+                           "students)",
+                 lambda folder: search_stage(settings, folder, progress, space),
+                 {"space": space.to_dict()} if space is not None else None)
     pick = run("pick", ("budget",), ("search",), lambda: f"the point of the front: {settings.budget.criterion()}",
                lambda folder: pick_stage(settings, out / search["front"], folder))
+    train = _embedding_student if embedding else _student_with_head
+    exported, tuned = train(run, settings, task, out, teacher, pick, progress)
+    teacher_dir, tuned_dir = out / teacher["model"], out / tuned["model"]
+    shown = ", ".join(exported["artifacts"]) or "no artifact"
+    artifacts = {runtime: out / entry["folder"] for runtime, entry in exported["artifacts"].items()}
+    encoders = functools.cache(lambda: embedding_stages.artifact_encoders(settings, exported, out))  # on first use
+
+    def evaluate(folder: Path) -> dict[str, Any]:
+        if embedding:
+            return embedding_stages.evaluate_stage(settings, task, teacher_dir, tuned_dir, encoders(), left_out)
+        return evaluate_stage(settings, task, teacher_dir, tuned_dir, artifacts, left_out, progress)
+
+    def timing(folder: Path) -> dict[str, Any]:
+        if embedding:
+            return embedding_stages.bench_stage(settings, teacher_dir, tuned_dir, encoders(), BATCH_SIZE, SEQ_LEN)
+        return bench_stage(settings, teacher_dir, tuned_dir, artifacts)
+
+    scored = (f"{len(task.test)} test pairs (Spearman); agreement: cosine with the student's embeddings" if embedding
+              else f"{len(task.test)} test rows; agreement with the student")
+    run("evaluate", (*ROWS[1:], "max_length", "agreement_rows"), ("export",),
+        lambda: f"teacher, student and {shown} on {scored} on up to {settings.agreement_rows} development rows",
+        evaluate)
+    run("bench", ("threads",), ("export",),
+        lambda: f"parent, student and {shown} side by side: batch {BATCH_SIZE}, sequence {SEQ_LEN}", timing)
+    run("package", ("min_agreement",), ("evaluate", "bench"),
+        lambda: f"student, tokenizer, artifacts, reports and model card into {out / 'package' / MODEL_FOLDER}",
+        lambda folder: package_stage(settings, out, {name: record.outputs for name, record in done.items()}, folder))
+    return CompressResult(out / "package" / MODEL_FOLDER, {name: record.outputs for name, record in done.items()},
+                          {name: record.seconds for name, record in done.items()})
+
+
+#: What a stage calls to run (or reuse) another: name, options, upstream stages, plan, stage function.
+StageRunner = Callable[[str, tuple[str, ...], tuple[str, ...], Callable[[], str], Callable[[Path], dict[str, Any]]],
+                       dict[str, Any]]
+
+
+def _student_with_head(run: StageRunner, settings: CompressSettings, task: Task, out: Path, teacher: dict[str, Any],
+                       pick: dict[str, Any], progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The student, finetune and export stages of a task with a head; the export and finetune outputs."""
     student = run("student", ("train_rows", "max_length", "distill_steps", "seed"), ("teacher", "pick"),
                   lambda: f"inherit {pick['architecture']} ({pick['params'] / 1e6:.1f}M parameters) + distil "
                           f"{settings.distill_steps} steps",
                   lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder,
                                                progress))
-    tuned = run("finetune", (*rows, "max_length", "student_epochs", "learning_rate", "agora_rounds",
+    tuned = run("finetune", (*ROWS, "max_length", "student_epochs", "learning_rate", "agora_rounds",
                              "agora_settings", "samples_per_mistake", "seed", "unlabelled"),
                 ("teacher", "student"),
                 lambda: f"AgoraTrainer, up to {_count(settings.agora_rounds, 'round')} x "
@@ -122,25 +172,37 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
                            + (" (an int8 artifact failing parity falls back to fp32)" if settings.precision == "int8"
                               else ""),
                    lambda folder: export_stage(settings, task, out / tuned["model"], folder))
-    artifacts = {runtime: out / entry["folder"] for runtime, entry in exported["artifacts"].items()}
-    shown = ", ".join(artifacts) or "no artifact"
-    run("evaluate", (*rows[1:], "max_length", "agreement_rows"), ("export",),
-        lambda: f"teacher, student and {shown} on {len(task.test)} test rows; agreement with the student on "
-                f"{min(settings.agreement_rows, len(task.validation))} development rows",
-        lambda folder: evaluate_stage(settings, task, out / teacher["model"], out / tuned["model"], artifacts,
-                                      left_out, progress))
-    run("bench", ("threads",), ("export",),
-        lambda: f"parent, student and {shown} side by side: batch {BATCH_SIZE}, sequence {SEQ_LEN}",
-        lambda folder: bench_stage(settings, out / teacher["model"], out / tuned["model"], artifacts))
-    run("package", ("min_agreement",), ("evaluate", "bench"),
-        lambda: f"student, tokenizer, artifacts, reports and model card into {out / 'package' / MODEL_FOLDER}",
-        lambda folder: package_stage(settings, out, {name: record.outputs for name, record in done.items()}, folder))
-    return CompressResult(out / "package" / MODEL_FOLDER, {name: record.outputs for name, record in done.items()},
-                          {name: record.seconds for name, record in done.items()})
+    return exported, tuned
+
+
+def _embedding_student(run: StageRunner, settings: CompressSettings, task: Task, out: Path, teacher: dict[str, Any],
+                       pick: dict[str, Any], progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The student, finetune (passed through) and export stages of an embedding task
+    (:mod:`hf_ose.compression.embedding`); the export and finetune outputs."""
+    epochs = math.ceil(settings.student_epochs)
+    student = run("student", ("train_rows", "max_length", "student_epochs", "learning_rate", "seed"),
+                  ("teacher", "pick"),
+                  lambda: f"inherit {pick['architecture']} ({pick['params'] / 1e6:.1f}M parameters) + distil it to "
+                          f"the parent's sentence embeddings, {_count(epochs, 'epoch')} on {len(task.train)} sentences",
+                  lambda folder: embedding_stages.student_stage(settings, task, out / teacher["model"],
+                                                                out / pick["config"], folder, progress))
+    tuned = run("finetune", (), ("student",),
+                lambda: "nothing to fine-tune: an embedding student has no head for Agora to label points for",
+                lambda folder: embedding_stages.finetune_stage(student))
+    runtimes = export_runtimes(settings)
+    exported = run("export", ("runtime", "precision", "train_rows"), ("finetune",),
+                   lambda: f"{', '.join(runtimes)} under sentence-transformers' file names, each parity-checked "
+                           "against the student",
+                   lambda folder: embedding_stages.export_stage(settings, task, out / tuned["model"], folder,
+                                                                runtimes))
+    return exported, tuned
 
 
 def _teacher_plan(settings: CompressSettings, task: Task) -> str:
     """What the teacher stage does, with its sizes."""
+    if task.kind == EMBEDDING:
+        return (f"the parent {settings.parent}'s sentence-transformers pipeline, unchanged, scored on "
+                f"{len(task.validation)} development pairs")
     if settings.teacher is not None:
         return f"the given teacher {settings.teacher}, copied"
     return (f"fine-tune {settings.parent} on {task.name}: {len(task.train)} rows x "
@@ -158,16 +220,14 @@ def _task(settings: CompressSettings) -> tuple[Task, int]:
     many of those there were."""
     task = load_task(settings.task)
     if task.kind == EMBEDDING:
-        raise CompressSettingsError(
-            f"--task {settings.task} is an embedding task (unlabelled text), which has no head to fine-tune: "
-            "distil an embedding student with hf_ose.embeddings (docs/embeddings.md); compress runs tasks with "
-            "labels (classification, regression, token classification).")
+        embedding_stages.check_embedding_task(settings, task)
     task = task.subsample(train=settings.train_rows, validation=settings.validation_rows, test=settings.test_rows,
                           seed=settings.seed)
     task, left_out = task.without_validation_rows_in_test()
     if left_out:
-        logger.warning("%d test row(s) of %s also appear in its validation split, which Agora reads: left out of "
-                       "the test split, so that the test score stays unbiased.", left_out, task.name)
+        logger.warning("%d test row(s) of %s also appear in its validation split, which selection reads (Agora, "
+                       "the runtime shipped): left out of the test split, so that the test score stays unbiased.",
+                       left_out, task.name)
     return task, left_out
 
 
@@ -191,11 +251,13 @@ def train_teacher_stage(settings: CompressSettings, task: Task, folder: Path, pr
     return {"model": f"{folder.name}/model", "given": False, "metric": task.metric_name, "dev_score": report.dev_score}
 
 
-def search_stage(settings: CompressSettings, folder: Path, progress: bool = True) -> dict[str, Any]:
-    """The parent's own space searched with the FPTAS (resumes from ``folder/cache``); the front saved."""
+def search_stage(settings: CompressSettings, folder: Path, progress: bool = True,
+                 space: Grid | None = None) -> dict[str, Any]:
+    """The parent's own space (or ``space``) searched with the FPTAS (resumes from ``folder/cache``); the front
+    saved."""
     objectives = Objectives(latency=LatencySettings(threads=settings.threads, on_noise="warn"),
                             latency_samples=settings.latency_samples)
-    extractor = OSEExtractor(settings.parent, epsilon=settings.epsilon, objectives=objectives,
+    extractor = OSEExtractor(settings.parent, space=space, epsilon=settings.epsilon, objectives=objectives,
                              cache_dir=folder / "cache")
     front = extractor.extract(progress=progress)
     front.to_json(folder / "front.json")

@@ -78,7 +78,6 @@ def _inputs(folder: Path, base_model: str, *, name: str, license: str | None, da
 
 def _reports(folder: Path) -> dict[str, Any]:
     """Card inputs from ``compress_report.json`` or, failing that, ``agora_report.json``."""
-    from ..compression.delivery import summary_scores
     from ..latency.settings import RUNTIME_SPECS
 
     compress = _json(folder / "compress_report.json")
@@ -104,6 +103,14 @@ def _reports(folder: Path) -> dict[str, Any]:
         if report.test_metric is not None:
             return {"inputs": {"scores": [Score(report.test_metric_name, float(report.test_metric))]}}
     return {}
+
+
+def summary_scores(summary: dict[str, Any]) -> tuple[str, float, float, dict[str, float]]:
+    """The metric's name and the teacher's, the student's and each artifact's test score in a compress summary
+    (one written before compress served every task kind holds accuracies, as ``teacher_accuracy``...)."""
+    if "metric" in summary:
+        return summary["metric"], summary["teacher_score"], summary["student_score"], summary["artifact_score"]
+    return "accuracy", summary["teacher_accuracy"], summary["student_accuracy"], summary["artifact_accuracy"]
 
 
 def _json(path: Path) -> dict[str, Any] | None:
