@@ -21,9 +21,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                     "reused.",
     )
     command.add_argument("parent", help="the parent: a local model folder (or a Hub id)")
-    command.add_argument("--task", required=True, help="sst2, rte, a datasets id, or a folder of train/validation/test files")
+    command.add_argument("--task", required=True,
+                         help="sst2, rte, stsb (regression), wnut17 (token classification), a datasets id, or a "
+                              "folder of train/validation/test files (an embedding task: a sentence-transformers "
+                              "package)")
     command.add_argument("--out", required=True, help="output folder (new, empty, or this run's earlier output)")
-    command.add_argument("--teacher", help="a fine-tuned classifier folder to use instead of training one")
+    command.add_argument("--teacher", help="a model fine-tuned on the task (its head checked) to use instead of "
+                                           "training one")
     command.add_argument("--quick", action="store_true",
                          help="a smoke run of every stage in minutes: 512 training rows, 128 development and test "
                               "rows, short training, ONNX Runtime only (options given too still apply)")
@@ -35,8 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                               "the fastest measured on this CPU that agrees with the student on --min-agreement of "
                               "the development predictions)")
     command.add_argument("--min-agreement", type=float,
-                         help="share of development predictions the shipped artifact must share with the student "
-                              "in PyTorch (default 0.99)")
+                         help="share of development predictions (or word tags) the shipped artifact must share with "
+                              "the student in PyTorch; for scores, their Pearson correlation; for embeddings, their "
+                              "mean cosine (default 0.99)")
     budget = command.add_argument_group("budget (default: --min-speedup 2.2)")  # compression's DEFAULT_MIN_SPEEDUP
     add_budget_options(budget)
     command.add_argument("--epsilon", type=float, help="the search's approximation factor (default 0.1)")
