@@ -70,7 +70,7 @@ def _pairs(split: Dataset) -> StsPairs:
     return StsPairs(list(split["sentence1"]), list(split["sentence2"]), [float(s) for s in split["label"]])
 
 
-def teacher_stage(settings: CompressSettings, task: Task, folder: Path, progress: bool = True) -> dict[str, Any]:
+def teacher_stage(settings: CompressSettings, task: Task, folder: Path) -> dict[str, Any]:
     """The parent's sentence-transformers folder saved as it is (model, tokenizer, pooling), scored on the
     development pairs."""
     source = Path(resolve_model_source(settings.parent))
@@ -81,8 +81,8 @@ def teacher_stage(settings: CompressSettings, task: Task, folder: Path, progress
     return {"model": f"{folder.name}/model", "given": False, "metric": "spearman", "dev_score": score.spearman}
 
 
-def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, config_dir: Path, folder: Path,
-                  progress: bool = True) -> dict[str, Any]:
+def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, config_dir: Path,
+                  folder: Path) -> dict[str, Any]:
     """The chosen point inherited from the parent (a calibration batch of the task's sentences), then distilled to
     the parent's pooled embeddings of every training sentence for ``student_epochs`` epochs (rounded up) at
     ``learning_rate``; saved with the parent's sentence-transformers pipeline."""

@@ -101,8 +101,8 @@ def compress(settings: CompressSettings, out: str | Path, *, overwrite: bool = F
     embedding = task.kind == EMBEDDING
     teacher = run("teacher", ("parent", "teacher", *ROWS, "max_length", "teacher_epochs", "seed"), (),
                   lambda: _teacher_plan(settings, task),
-                  lambda folder: (embedding_stages.teacher_stage if embedding else train_teacher_stage)(
-                      settings, task, folder, progress))
+                  lambda folder: embedding_stages.teacher_stage(settings, task, folder) if embedding
+                  else train_teacher_stage(settings, task, folder, progress))
     space = embedding_stages.same_width_grid(settings.parent) if embedding else None
     search = run("search", ("parent", "error", "epsilon", "latency_samples", "threads"), (),
                  lambda: f"FPTAS over {settings.parent}'s own space"
@@ -185,7 +185,7 @@ def _embedding_student(run: StageRunner, settings: CompressSettings, task: Task,
                   lambda: f"inherit {pick['architecture']} ({pick['params'] / 1e6:.1f}M parameters) + distil it to "
                           f"the parent's sentence embeddings, {_count(epochs, 'epoch')} on {len(task.train)} sentences",
                   lambda folder: embedding_stages.student_stage(settings, task, out / teacher["model"],
-                                                                out / pick["config"], folder, progress))
+                                                                out / pick["config"], folder))
     tuned = run("finetune", (), ("student",),
                 lambda: "nothing to fine-tune: an embedding student has no head for Agora to label points for",
                 lambda folder: embedding_stages.finetune_stage(student))
