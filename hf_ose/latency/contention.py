@@ -104,7 +104,9 @@ class ThreadChoice:
         if self.reason == "busy" and load is not None:
             return (f"The CPU is busy: other processes used {load.others:.1f} of its {load.cores} cores, so latency "
                     f"is measured with {self.threads} thread(s) instead of {self.default} (a thread on a shared "
-                    "core makes every timing wait on it). Set --threads (LatencySettings.threads) to choose.")
+                    "core makes every timing wait on it). Speed-ups measured on a busy machine ran 10-15% high "
+                    "in benchmarks/busy_machine.py: re-time the point you choose on an idle machine (hf-ose bench). "
+                    "Set --threads (LatencySettings.threads) to choose.")
         return f"Latency is measured with {self.threads} thread(s) ({self.reason})."
 
     def to_dict(self) -> dict[str, object]:
