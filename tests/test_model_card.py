@@ -177,6 +177,29 @@ def test_a_folder_card_states_what_the_folder_holds_and_refreshes_from_its_own_m
     assert "0.8486" not in refreshed.text and "no AgoraTrainer rounds" in refreshed.text
 
 
+def test_a_folder_card_of_a_tagger_states_its_entity_f1_and_fp32_fallback(tmp_path):
+    import json
+
+    from hf_ose.commands import main
+
+    folder = tmp_path / "tagger"
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
+                        num_labels=13)
+    config.architectures = ["BertForTokenClassification"]
+    folder.mkdir()
+    config.save_pretrained(folder)
+    summary = {"task": "wnut17", "kind": "token-classification", "metric": "f1", "cpu": "AMD EPYC, 2 cores",
+               "threads": 2, "batch_size": 1, "seq_len": 128, "parent_ms": 40.0, "student_ms": 15.0,
+               "runtime": "onnxruntime", "artifact_ms": {"onnxruntime": 9.0}, "student_score": 0.41,
+               "teacher_score": 0.43, "artifact_score": {"onnxruntime": 0.41}}
+    (folder / "compress_report.json").write_text(json.dumps({"summary": summary, "stages": {}}))
+    assert main(["card", str(folder), "--base-model", PARENT_ID]) == 0
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.pipeline_tag == "token-classification"
+    assert "f1 (onnxruntime artifact)" in card.text and "0.4100" in card.text
+    assert "### onnxruntime" in card.text and "| fp32 | 9.00 | 40.00 | 4.4x |" in card.text  # not called int8
+
+
 def test_a_card_hf_ose_did_not_write_is_kept(model_folder, capsys):
     from hf_ose.commands import main
 
