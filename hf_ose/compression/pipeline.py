@@ -29,6 +29,7 @@ from ..agora.arguments import AgoraArguments
 from ..agora.finetuning import MODEL_CLASSES, agora_trainer, load_teacher
 from ..agora.labellers import as_labeller
 from ..agora.records import AgoraReport
+from ..data import padding_tokenizer
 from ..distillation import DistillationLoss, DistillationTrainer
 from ..extractor import Objectives, OSEExtractor
 from ..finetune import last_complete_checkpoint
@@ -282,7 +283,7 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
     ``distill_steps`` (checkpointed: a killed stage resumes)."""
     teacher, tokenizer = load_teacher(teacher_dir, task)
     encoded = tokenize_split(task, task.train, tokenizer, settings.max_length).remove_columns("labels")
-    calibration = tokenizer.pad(encoded[:64], return_tensors="pt")
+    calibration = padding_tokenizer(tokenizer).pad(encoded[:64], return_tensors="pt")
     student = extract_model(teacher, config_dir, calibration)
     checkpoints = folder / "checkpoints"
     args = TrainingArguments(output_dir=str(checkpoints), max_steps=settings.distill_steps, learning_rate=1e-4,
@@ -290,7 +291,7 @@ def student_stage(settings: CompressSettings, task: Task, teacher_dir: Path, con
                              save_steps=max(1, settings.distill_steps // 4), seed=settings.seed, **_COMMON)
     with trainer_bars("distil", show=progress):
         trainer = DistillationTrainer(model=student, args=args, teacher=teacher, train_dataset=encoded,
-                                      data_collator=DataCollatorWithPadding(tokenizer),
+                                      data_collator=DataCollatorWithPadding(padding_tokenizer(tokenizer)),
                                       loss=DistillationLoss(relation_heads=_relation_heads(student.config,
                                                                                            teacher.config)))
     output = trainer.train(resume_from_checkpoint=last_complete_checkpoint(checkpoints))

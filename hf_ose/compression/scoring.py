@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from ..agora.kinds import row_predictions
+from ..data import padding_tokenizer
 from ..export.parity import pearson
 from ..metrics import IGNORED_LABEL
 from ..tasks import REGRESSION, TOKEN_CLASSIFICATION, Task, tokenize_split
@@ -50,7 +51,8 @@ def split_outputs(run: Run, tokenizer: PreTrainedTokenizerBase, task: Task, rows
 def _batches(tokenizer: PreTrainedTokenizerBase, encoded: Dataset, names: list[str], batch_size: int,
              desc: str | None) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     """Padded numpy batches of ``encoded`` rows and their labels (per-token labels padded with -100 on the
-    tokenizer's padding side)."""
+    tokenizer's padding side; a tokenizer without a padding token pads with its end-of-sequence token)."""
+    tokenizer = padding_tokenizer(tokenizer)
     for start in tqdm(range(0, len(encoded), batch_size), desc=desc, disable=desc is None, unit="batch",
                       leave=False):
         rows = encoded[start:start + batch_size]
