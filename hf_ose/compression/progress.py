@@ -52,8 +52,8 @@ class StageReporter:
 class LabelledProgress(ProgressCallback):
     """The Trainer's progress bar, labelled: ``label``, then the Agora round (of ``rounds``) and setting read from
     the run's folder (``.../agora/round-R/setting-I``) when ``rounds`` is given, then the epoch, or ``steps`` for
-    a run of fixed steps. The evaluation bar is ``<label> evaluation``; loss and accuracy go to the training
-    bar's postfix."""
+    a run of fixed steps. The evaluation bar is ``<label> evaluation``; loss and the task's metric go to the
+    training bar's postfix."""
 
     def __init__(self, label: str, rounds: int | None = None) -> None:
         super().__init__()
