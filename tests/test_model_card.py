@@ -142,18 +142,23 @@ def _compress_report() -> dict:
     return {"summary": summary, "stages": {"finetune": {"rounds": 2}}}
 
 
+def _saved_config(folder: Path, architecture: str, **sizes) -> Path:
+    """``folder`` holding a 2-layer, 4-head BERT config of ``architecture`` and ``sizes`` (no weights)."""
+    config = BertConfig(num_hidden_layers=2, num_attention_heads=4, **sizes)
+    config.architectures = [architecture]
+    folder.mkdir()
+    config.save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture
 def model_folder(tmp_path) -> Path:
     """A saved classifier shaped like the front's second point (D=2 A=4 H=256 I=256) with its reports."""
     import json
     import shutil
 
-    folder = tmp_path / "model"
-    config = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
-                        num_labels=2)
-    config.architectures = ["BertForSequenceClassification"]
-    folder.mkdir()
-    config.save_pretrained(folder)
+    folder = _saved_config(tmp_path / "model", "BertForSequenceClassification", hidden_size=256,
+                           intermediate_size=256, num_labels=2)
     (folder / "compress_report.json").write_text(json.dumps(_compress_report()))
     shutil.copy(FRONT, folder / "front.json")
     return folder
@@ -182,12 +187,8 @@ def test_a_folder_card_of_a_tagger_states_its_entity_f1_and_fp32_fallback(tmp_pa
 
     from hf_ose.commands import main
 
-    folder = tmp_path / "tagger"
-    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
-                        num_labels=13)
-    config.architectures = ["BertForTokenClassification"]
-    folder.mkdir()
-    config.save_pretrained(folder)
+    folder = _saved_config(tmp_path / "tagger", "BertForTokenClassification", hidden_size=64, intermediate_size=128,
+                           num_labels=13)
     summary = {"task": "wnut17", "kind": "token-classification", "metric": "f1", "cpu": "AMD EPYC, 2 cores",
                "threads": 2, "batch_size": 1, "seq_len": 128, "parent_ms": 40.0, "student_ms": 15.0,
                "runtime": "onnxruntime", "artifact_ms": {"onnxruntime": 9.0}, "student_score": 0.41,
