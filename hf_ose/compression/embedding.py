@@ -17,13 +17,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 from transformers import AutoModel
 
 from ..adapters import get_adapter
 from ..embeddings import (EmbeddingDistillationSettings, SentenceEncoder, StsPairs, artifact_encoder,
                           distil_embeddings, evaluate_sts, export_int8, teacher_targets)
-from ..embeddings.evaluation import agreement
+from ..embeddings.evaluation import agreement, similarity_scores
 from ..embeddings.pipeline import Pooling
 from ..export.backend import ParityError
 from ..export.bench import fixed_inputs
@@ -160,18 +161,27 @@ def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, mo
     parent on the test sentences."""
     test, dev = _pairs(task.test), _pairs(task.validation)
     dev_sentences = dev.unique_sentences()[:settings.agreement_rows]
-    test_sentences = test.unique_sentences()[:PARENT_COSINE_SENTENCES]
+    sentences = test.unique_sentences()
+
+    def scored(encoder: SentenceEncoder) -> tuple[float, np.ndarray]:
+        """Test Spearman and the embeddings of the first test sentences, every test sentence encoded once."""
+        vectors = encoder.encode(sentences)
+        by_text = dict(zip(sentences, vectors))
+        score = similarity_scores(np.stack([by_text[text] for text in test.first]),
+                                  np.stack([by_text[text] for text in test.second]), test.scores)
+        return score.spearman, vectors[:PARENT_COSINE_SENTENCES]
+
     teacher, student = SentenceEncoder.from_pretrained(teacher_dir), SentenceEncoder.from_pretrained(model_dir)
-    student_test, student_dev = student.encode(test_sentences), student.encode(dev_sentences)
-    to_parent = agreement(student_test, teacher.encode(test_sentences))
+    (teacher_score, teacher_test), (student_score, student_test) = scored(teacher), scored(student)
+    student_dev = student.encode(dev_sentences)
+    to_parent = agreement(student_test, teacher_test)
     results: dict[str, Any] = {
         "metric": "spearman", "kind": task.kind, "rows": len(test.scores), "left_out": left_out,
-        "dev_rows": len(dev_sentences), "teacher_score": evaluate_sts(teacher, test).spearman,
-        "student_score": evaluate_sts(student, test).spearman,
+        "dev_rows": len(dev_sentences), "teacher_score": teacher_score, "student_score": student_score,
         "student_cosine_to_parent": {"mean": to_parent.mean, "min": to_parent.min, "sentences": to_parent.texts}}
     for runtime, encoder in artifacts.items():
-        results[runtime] = {"score": evaluate_sts(encoder, test).spearman,
-                            "agreement": agreement(encoder.encode(test_sentences), student_test).mean,
+        score, on_test = scored(encoder)
+        results[runtime] = {"score": score, "agreement": agreement(on_test, student_test).mean,
                             "dev_agreement": agreement(encoder.encode(dev_sentences), student_dev).mean,
                             "dev_units": len(dev_sentences), "agreement_is_share": False}
     return results
