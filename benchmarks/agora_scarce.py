@@ -123,10 +123,11 @@ def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent:
             print(f"[{labelled}] seed {seed}: {row}", flush=True)
             run = train_student(PARENT if row == TEACHER else student_dir, task, folder, options[row], seed, teacher)
             sources = AgoraReport.load(folder).points_by_source()
-            done[str(seed)] = {**{k: v for k, v in run.to_dict().items() if k != "output_dir"}, "sources": sources,
+            done[str(seed)] = {**{k: v for k, v in run.to_dict().items() if k != "output_dir"},
+                               "test_score": run.test_score, "sources": sources,
                                "teacher_labels": sum(counts["generated"] for counts in sources.values())}
             save(results, args.json)
-            print(f"[{labelled}] seed {seed}: {row}: test {run.test_accuracy:.4f}, dev {run.dev_score:.4f}, "
+            print(f"[{labelled}] seed {seed}: {row}: test {run.test_score:.4f}, dev {run.dev_score:.4f}, "
                   f"points {sources}, {run.seconds:.0f} s", flush=True)
             if row != TEACHER:
                 shutil.rmtree(folder, ignore_errors=True)  # keep the disk small; the teacher labels later rows
@@ -144,7 +145,7 @@ def print_table(labelled: str, record: dict[str, Any]) -> None:
         if not runs:
             continue
         seeds = sorted(runs, key=int)
-        tests = [runs[k]["test_accuracy"] for k in seeds]
+        tests = [runs[k].get("test_score", runs[k].get("test_accuracy")) for k in seeds]
         means[row] = statistics.fmean(tests)
         spreads[row] = statistics.stdev(tests) if len(tests) > 1 else 0.0
         labels = statistics.fmean(runs[k]["teacher_labels"] for k in seeds)

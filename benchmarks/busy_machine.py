@@ -9,7 +9,10 @@ still under the hog, ``OSEExtractor(config).extract()`` with default settings on
 no weights; published shapes written out as numbers), printing whether any raised.
 
 Targets (issue 28): every busy run under 3 minutes and choosing the idle run's point in at least 4 of 5; no family
-config raises for noise.
+config raises for noise. A busy run measures with fewer threads than the idle one (one per free core), and a
+speed-up depends on the threads (the parent gains more from a second thread than a small model does), so after
+the hog stops the main job runs idle once more at each thread count the busy runs used: the "like for like" column
+compares each busy run with the idle run at its own thread count, which only the hog's noise separates.
 
 Run: python benchmarks/busy_machine.py            (5 busy runs, nine full-size families; about 15 min on 2 cores)
      python benchmarks/busy_machine.py --quick    (1 busy run; three families at 2 layers, a 1,000-token vocabulary)
@@ -141,24 +144,37 @@ def latency_warning(front: ParetoFront) -> str:
     return "noise" if latency.get("noise") else "predictor" if latency.get("predictor_warning") else "none"
 
 
+def threads_of(run: JobRun) -> int | None:
+    """The threads ``run`` measured latency with (``None``: it failed)."""
+    return None if run.front is None else int(run.front.record.latency["threads"])
+
+
 def print_job_runs(runs: list[JobRun]) -> None:
+    """The table of the main job's runs: ``runs[0]`` is the idle run, then the busy runs, then the idle reruns at
+    the busy runs' thread counts."""
     idle = runs[0].chosen
+    idle_at = {threads_of(run): run.chosen for run in runs if run.condition == "idle" and run.front is not None}
     print(f"\n{'run':>3}  {'condition':<9}{'others':>7}{'wall s':>8}{'threads':>8}{'parent ms':>10}  "
-          f"{f'chosen (--min-speedup {MIN_SPEEDUP:g})':<26}{'same as idle':<13}latency warning")
+          f"{f'chosen (--min-speedup {MIN_SPEEDUP:g})':<26}{'as idle':<8}{'like for like':<14}latency warning")
     for k, run in enumerate(runs, 1):
         if run.front is None:
             print(f"{k:>3}  {run.condition:<9}{run.others:>7.2f}{run.seconds:>8.1f}  failed: {run.failure}")
             continue
-        same = "-" if k == 1 else "yes" if run.chosen == idle else "no"
-        print(f"{k:>3}  {run.condition:<9}{run.others:>7.2f}{run.seconds:>8.1f}{run.front.record.latency['threads']:>8}"
-              f"{run.front.reference.latency_ms:>10.1f}  {run.chosen:<26}{same:<13}{latency_warning(run.front)}")
+        busy = run.condition == "busy"
+        same = "yes" if run.chosen == idle else "no"
+        like = "yes" if run.chosen == idle_at.get(threads_of(run)) else "no"
+        print(f"{k:>3}  {run.condition:<9}{run.others:>7.2f}{run.seconds:>8.1f}{threads_of(run):>8}"
+              f"{run.front.reference.latency_ms:>10.1f}  {run.chosen:<26}{same if busy else '-':<8}"
+              f"{like if busy else '-':<14}{latency_warning(run.front)}")
     print_idle_view(runs)
-    busy = runs[1:]
+    busy = [run for run in runs if run.condition == "busy"]
     fast = sum(run.front is not None and run.seconds < TARGET_SECONDS for run in busy)
     same = sum(run.front is not None and run.chosen == idle for run in busy)
+    like = sum(run.front is not None and run.chosen == idle_at.get(threads_of(run)) for run in busy)
     print(f"Busy runs under {TARGET_SECONDS / 60:g} min: {fast} of {len(busy)}; choosing the idle run's point "
-          f"({idle}): {same} of {len(busy)} (target: every run under {TARGET_SECONDS / 60:g} min, the same point in "
-          "at least 4 of 5)")
+          f"({idle}, {threads_of(runs[0])} threads): {same} of {len(busy)}; choosing the point of the idle run at "
+          f"their own thread count: {like} of {len(busy)} (target: every run under {TARGET_SECONDS / 60:g} min, the "
+          "same point in at least 4 of 5)")
 
 
 def print_idle_view(runs: list[JobRun]) -> None:
@@ -171,6 +187,8 @@ def print_idle_view(runs: list[JobRun]) -> None:
     chosen = by_architecture.get(runs[0].chosen)
     print("Busy runs' choices as the idle run measured them (speed-up over the parent; parameters):")
     for k, run in enumerate(runs[1:], 2):
+        if run.condition != "busy":
+            continue
         point = by_architecture.get(run.chosen)
         if point is None or chosen is None:
             print(f"{k:>3}  {run.chosen}: not on the idle run's front")
@@ -238,11 +256,15 @@ def main() -> None:
                 runs.append(run_main_job(Path(scratch) / f"busy-{k}", "busy", args.threads))
                 print(f"  busy run {k}: {runs[-1].seconds:.1f} s, chose {runs[-1].chosen or runs[-1].failure}",
                       file=sys.stderr, flush=True)
-            print_job_runs(runs)
-            if args.keep is not None:
-                keep_runs(Path(scratch), args.keep)
             if not args.no_families:
                 run_families(args.quick)
+        for threads in sorted({threads_of(run) for run in runs[1:]} - {threads_of(runs[0]), None}):
+            runs.append(run_main_job(Path(scratch) / f"idle-{threads}-threads", "idle", threads))
+            print(f"  idle run at {threads} thread(s): {runs[-1].seconds:.1f} s, chose "
+                  f"{runs[-1].chosen or runs[-1].failure}", file=sys.stderr, flush=True)
+        print_job_runs(runs)
+        if args.keep is not None:
+            keep_runs(Path(scratch), args.keep)
 
 
 if __name__ == "__main__":
