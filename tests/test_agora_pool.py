@@ -17,12 +17,14 @@ from transformers import AutoTokenizer
 
 from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import AgoraError
+from hf_ose.agora.interfaces import IGNORED, TokenizedPoint
+from hf_ose.agora.rows import pool_words_point, words_point
 from hf_ose.agora.samplers import NearestNeighbourSampler, TokenEditSampler, read_unlabelled, source_of
 from hf_ose.commands import compress as compress_command
 from hf_ose.commands import main
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
 
-from .agora_support import HashLabeller, sst2_rows, tiny_student
+from .agora_support import HashLabeller, sst2_rows, tiny_student, tiny_tagger, wnut_rows
 from .test_agora_trainer import SETTINGS
 from .test_agora_trainer import _args as _trainer_args
 from .test_finetune_command import _tiny_bert, _tiny_classifier
@@ -165,6 +167,33 @@ def test_pool_files_in_every_form_give_the_same_texts(tmp_path) -> None:
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"premise": "it rains", "claim": "it is wet"}) + "\n")
     assert read_unlabelled(pairs, ["premise", "claim"]) == [("it rains", "it is wet")]
+    words = tmp_path / "words.jsonl"  # a token-classification task's rows: words, tags ignored
+    words.write_text("".join(json.dumps(row) + "\n" for row in wnut_rows("train", 3)))
+    assert read_unlabelled(words) == [" ".join(row["tokens"]) for row in wnut_rows("train", 3)]
+
+
+def test_sentences_of_words_draw_the_nearest_pool_sentences_as_untagged_words(tokenizer) -> None:
+    """Token classification: a mistake is a tokenized sentence; its neighbours are pool sentences tokenized as
+    words, each word's first sub-word marked for the labeller (tag 0), nearest first, never the mistake itself."""
+    pool = [" ".join(row["tokens"]) for row in wnut_rows("train", 40)]
+    mistakes = [words_point(row["tokens"], tokenizer, 64, [1] * len(row["tokens"])) for row in wnut_rows("train", 3)]
+    sampler = NearestNeighbourSampler(tiny_student(tokenizer.vocab_size).bert, tokenizer, pool, draw_once=True,
+                                      as_point=pool_words_point)
+    drawn = sampler.sample(mistakes, 3, tokenizer=tokenizer, max_length=64, seed=0)
+    assert [len(points) for points in drawn] == [3, 3, 3]
+    by_ids = {pool_words_point(text, tokenizer, 64).input_ids: text for text in pool}
+    texts = [[by_ids[point.input_ids] for point in points] for points in drawn]
+    assert len({text for row in texts for text in row}) == 9  # drawn once
+    for mistake, points, row in zip(mistakes, drawn, texts):
+        assert all(isinstance(point, TokenizedPoint) for point in points)
+        assert mistake.input_ids not in [point.input_ids for point in points]  # the mistake is in the pool too
+        for point, text in zip(points, row):
+            assert len(point.tagged_positions()) == len(text.split())  # one tag per word, on its first sub-word
+            assert set(point.tags) <= {0, IGNORED} and point.tags[0] == IGNORED  # [CLS] carries none
+    query = tokenizer.decode(list(mistakes[0].input_ids), skip_special_tokens=True)
+    similarity = (sampler.embed([query]) @ sampler.embed(pool).T)[0]
+    others = [k for k in similarity.argsort(descending=True).tolist() if pool[k] != pool[0]]
+    assert texts[0] == [pool[k] for k in others[:3]]  # nearest first
 
 
 @pytest.mark.parametrize("source, message", [
@@ -195,6 +224,36 @@ def test_draw_once_never_returns_a_pool_text_twice_and_exclude_leaves_texts_out(
     last = [p for points in sampler.sample(queries, 3, tokenizer=tokenizer, max_length=64, seed=2) for p in points]
     assert last == sorted(set(pool[5:]) - set(drawn)) and sampler.remaining == 0
     assert source_of(sampler) == "pool" and source_of(TokenEditSampler()) == "edits"
+
+
+@slow
+def test_a_pool_of_sentences_feeds_agora_on_token_classification(tmp_path, tokenizer) -> None:
+    """WNUT-17 words: Agora draws pool sentences near the development mistakes and the teacher tags them (every
+    word's tag from the teacher's argmax); pool rows labelled up front join the training set tagged the same way;
+    the task's own sentences stay out."""
+    train, dev, test = wnut_rows("train", 48), wnut_rows("validation", 24), wnut_rows("test", 12)
+    pool = [" ".join(row["tokens"]) for row in wnut_rows("train", 160)[60:]] + [" ".join(train[0]["tokens"])]
+    teacher = tiny_tagger(tokenizer.vocab_size, seed=7)
+    trainer = AgoraTrainer(model=tiny_tagger(tokenizer.vocab_size), processing_class=tokenizer, labeller=teacher,
+                           args=_args(tmp_path, agora_max_rounds=2, agora_pool_labelled=10,
+                                      metric_for_best_model="eval_f1"),
+                           train_dataset=train, eval_dataset=dev, test_dataset=test, unlabelled=pool)
+    trainer.train()
+    report = trainer.agora_report
+    assert isinstance(trainer.sampler, NearestNeighbourSampler)
+    own = {" ".join(row["tokens"]) for row in (*train, *dev, *test)}
+    left_out = sum(text in own for text in pool)  # train[0] and any sentence the splits repeat
+    assert left_out >= 1 and report.pool_labelled == 10
+    assert report.notes[0].startswith(f"unlabelled pool: {len(pool) - left_out} texts ({left_out} left out")
+    generated = report.rounds[0].sources["pool"]["generated"]
+    assert generated == report.rounds[0].kept > 0 and len(trainer.agora_train_split) == 48 + 10 + generated
+    teacher.eval()
+    for point in trainer.agora_train_split.points[48:]:
+        text = tokenizer.decode(list(point.input_ids), skip_special_tokens=True)
+        assert text not in {tokenizer.decode(tokenizer(t)["input_ids"], skip_special_tokens=True) for t in own}
+        with torch.no_grad():
+            tags = teacher(input_ids=torch.tensor([point.input_ids])).logits[0].argmax(-1).tolist()
+        assert [point.tags[i] for i in point.tagged_positions()] == [tags[i] for i in point.tagged_positions()]
 
 
 def test_nearest_neighbours_without_a_pool_is_refused(tmp_path, tokenizer) -> None:

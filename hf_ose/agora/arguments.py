@@ -43,7 +43,8 @@ class AgoraArguments(TrainingArguments):
         "help": "Registered sampler name (hf_ose.agora.samplers.SAMPLER_REGISTRY), used when no sampler= is given "
                 "(None: 'nearest-neighbours' over the unlabelled pool when one is given, else 'token-edits')."})
     agora_unlabelled: str | None = field(default=None, metadata={
-        "help": "A file of unlabelled in-domain text (.txt: one text a line; .jsonl/.csv/.tsv: the text columns), "
+        "help": "A file of unlabelled in-domain text (.txt: one text a line; .jsonl/.csv/.tsv: the text columns, or "
+                "a sentence's words in 'tokens' for token classification), "
                 "the pool the nearest-neighbour sampler draws from; AgoraTrainer(unlabelled=...) takes texts or a "
                 "Dataset instead."})
     agora_pool_space: str = field(default="teacher", metadata={

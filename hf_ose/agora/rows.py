@@ -209,13 +209,31 @@ def _read_words(rows: Dataset, space: LabelSpace, name: str, tokenizer: PreTrain
     for index, (words, names) in enumerate(zip(rows[TOKEN_COLUMNS[0]], rows[TOKEN_COLUMNS[1]])):
         check_tagged_sentence(words, names, f"Row {index} of the {name}", AgoraError)
         ids = [space.label2id[t] if isinstance(t, str) and t in space.label2id else t for t in names]
-        encoded = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_length)
-        tags = _tags(align_word_labels(encoded.word_ids(), _word_tags(ids, space, name, index)),
-                     len(encoded["input_ids"]), space, name, index)
-        point = TokenizedPoint(**{c: tuple(encoded[c]) for c in INPUT_COLUMNS if c in encoded}, tags=tuple(tags))
+        point = words_point(words, tokenizer, max_length, _word_tags(ids, space, name, index))
         points.append(point)
-        labels.append(tags)
+        labels.append(list(point.tags))
     return Split(name, points, labels)
+
+
+def words_point(words: Sequence[str], tokenizer: PreTrainedTokenizerBase, max_length: int,
+                word_tags: Sequence[int] | None = None) -> TokenizedPoint:
+    """A sentence of words as a token-classification point: tokenized as words (cut at ``max_length`` tokens),
+    each word's tag on its first sub-word and :data:`IGNORED` elsewhere. Without ``word_tags`` (a sentence of an
+    unlabelled pool) every word carries tag 0 until a labeller re-tags it."""
+    encoded = tokenizer(list(words), is_split_into_words=True, truncation=True, max_length=max_length)
+    tags = align_word_labels(encoded.word_ids(), list(word_tags) if word_tags is not None else [0] * len(words))
+    return TokenizedPoint(**{c: tuple(encoded[c]) for c in INPUT_COLUMNS if c in encoded}, tags=tuple(tags))
+
+
+def pool_words_point(text: str, tokenizer: PreTrainedTokenizerBase, max_length: int) -> TokenizedPoint:
+    """An unlabelled pool's sentence (words joined by spaces, as :func:`word_sentences` writes them) as an
+    untagged token-classification point."""
+    return words_point(text.split(), tokenizer, max_length)
+
+
+def word_sentences(data: Any, name: str) -> list[str]:
+    """Each row's words (``tokens``) joined by spaces: the form an unlabelled pool holds a sentence in."""
+    return [" ".join(words) for words in _rows(data, name)[TOKEN_COLUMNS[0]]]
 
 
 def _word_tags(tags: list[Any], space: LabelSpace, name: str, index: int) -> list[int]:

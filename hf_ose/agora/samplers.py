@@ -14,7 +14,7 @@ import inspect
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_N
 from ..distillation.losses import mean_pool
 from ..parent import resolve_model_source
 from ..plugins import Registry, deprecated_view
+from ..tasks import TOKEN_COLUMNS
 from .interfaces import IGNORED, AgoraError, Point, Sampler, TokenizedPoint, check_batching, sides
 
 if TYPE_CHECKING:
@@ -409,7 +410,12 @@ class NearestNeighbourSampler(Sampler):
     (:meth:`use_encoder` swaps the encoder, e.g. for each round's student). With ``draw_once``, a pool sentence is
     returned at most once over the sampler's life (an unlabelled pool: each text becomes one training point). For
     a pair, each sample replaces one side (drawn from the seed) by that side's next nearest sentence; for a
-    sentence, the seed plays no part: the nearest are the nearest."""
+    sentence, the seed plays no part: the nearest are the nearest.
+
+    Tokenized points (token classification's sentences of words) are sampled when ``as_point`` is given: a point's
+    text is its tokens decoded, and each pool sentence drawn near it is returned as ``as_point(text, tokenizer,
+    max_length)`` (e.g. :func:`hf_ose.agora.rows.pool_words_point`: its words, tokenized, for the labeller to tag).
+    """
 
     name = "nearest-neighbours"
     #: How the Agora report counts this sampler's points.
@@ -417,7 +423,8 @@ class NearestNeighbourSampler(Sampler):
 
     def __init__(self, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pool: Sequence[Point], *,
                  batch_size: int = 32, max_length: int = 128, exclude: Iterable[str] = (),
-                 draw_once: bool = False) -> None:
+                 draw_once: bool = False,
+                 as_point: Callable[[str, PreTrainedTokenizerBase, int], TokenizedPoint] | None = None) -> None:
         excluded = set(exclude)
         self.pool = list(dict.fromkeys(text for point in pool for text in sides(point)
                                        if text.strip() and text not in excluded))
@@ -427,7 +434,7 @@ class NearestNeighbourSampler(Sampler):
         check_batching(batch_size, max_length)
         self.encoder, self.tokenizer = encoder, tokenizer
         self.batch_size, self.max_length = batch_size, max_length
-        self.draw_once = draw_once
+        self.draw_once, self.as_point = draw_once, as_point
         self._drawn: set[str] = set()
         self._pool_embeddings: torch.Tensor | None = None
 
@@ -463,10 +470,12 @@ class NearestNeighbourSampler(Sampler):
     def sample(self, points: Sequence[Point], per_point: int, *, tokenizer: PreTrainedTokenizerBase,
                max_length: int, seed: int) -> list[list[Point]]:
         """Up to ``per_point`` pool neighbours per point (fewer when the pool runs out), within ``max_length``."""
-        _raw_text_only(self, points)
+        if self.as_point is None:
+            _raw_text_only(self, points)
+        texts = [_texts_of(point, tokenizer) for point in points]
         if self._pool_embeddings is None:
             self._pool_embeddings = self.embed(self.pool)
-        queries = list(dict.fromkeys(text for point in points for text in sides(point)))
+        queries = list(dict.fromkeys(text for point_texts in texts for text in point_texts))
         if not queries:
             return []
         similarity = self.embed(queries) @ self._pool_embeddings.T
@@ -477,14 +486,38 @@ class NearestNeighbourSampler(Sampler):
             torch.argsort(similarity, dim=1, descending=True, stable=True).tolist()
         ranked = {query: [self.pool[j] for j in row] for query, row in zip(queries, order)}
         out = []
-        for index, point in enumerate(points):
-            rng = random.Random(f"{seed}/{index}")
-            candidates = self._candidates(point, ranked, rng, tokenizer, max_length)
-            kept = collect(point, candidates, per_point, tokenizer, max_length)
+        for index, (point, point_texts) in enumerate(zip(points, texts)):
+            if isinstance(point, TokenizedPoint):
+                kept, drawn = self._tokenized(point, ranked[point_texts[0]], per_point, tokenizer, max_length)
+            else:
+                rng = random.Random(f"{seed}/{index}")
+                candidates = self._candidates(point, ranked, rng, tokenizer, max_length)
+                kept = collect(point, candidates, per_point, tokenizer, max_length)
+                drawn = [text for new in kept for text in sides(new) if text not in point_texts]
             if self.draw_once:
-                self._drawn.update(text for new in kept for text in sides(new) if text not in sides(point))
+                self._drawn.update(drawn)
             out.append(kept)
         return out
+
+    def _tokenized(self, point: TokenizedPoint, ranked: list[str], per_point: int,
+                   tokenizer: PreTrainedTokenizerBase, max_length: int) -> tuple[list[Point], list[str]]:
+        """Up to ``per_point`` of the ``ranked`` pool texts as points (``as_point``), nearest first, skipping texts
+        already drawn (``draw_once``) and points with the tokens of ``point`` or of an earlier one; with the
+        texts they came from."""
+        kept: list[Point] = []
+        drawn: list[str] = []
+        seen = {point.input_ids}
+        for text in ranked:
+            if len(kept) == per_point:
+                break
+            if text in self._drawn:
+                continue
+            new = self.as_point(text, tokenizer, max_length)
+            if new.input_ids not in seen:
+                seen.add(new.input_ids)
+                kept.append(new)
+                drawn.append(text)
+        return kept, drawn
 
     def _candidates(self, point: Point, ranked: dict[str, list[str]], rng: random.Random,
                     tokenizer: PreTrainedTokenizerBase, max_length: int) -> Iterator[tuple[Point, int | None]]:
@@ -505,11 +538,19 @@ class NearestNeighbourSampler(Sampler):
             yield with_side(point, side, neighbour), (1 - side if len(texts) == 2 else None)
 
 
+def _texts_of(point: Point, tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
+    """A point's texts: its sides, or a tokenized point's tokens decoded (special tokens left out)."""
+    if isinstance(point, TokenizedPoint):
+        return (tokenizer.decode(list(point.input_ids), skip_special_tokens=True),)
+    return sides(point)
+
+
 def read_unlabelled(source: str | Path | Sequence[Point] | Any, columns: Sequence[str] | None = None) -> list[Point]:
     """An unlabelled pool's points: from a file (``.txt`` and other text: one text a line; ``.jsonl``,
     ``.csv``, ``.tsv``: the text ``columns``, by default ``sentence``, ``sentence1`` + ``sentence2`` or
-    ``text``), a ``datasets.Dataset`` (the same columns), or a list of texts or ``(first, second)`` pairs.
-    Labels in the rows are ignored. Blank texts are left out; an empty pool is an error."""
+    ``text``, or a sentence's words in ``tokens``, joined by spaces), a ``datasets.Dataset`` (the same columns),
+    or a list of texts or ``(first, second)`` pairs. Labels in the rows are ignored. Blank texts are left out; an
+    empty pool is an error."""
     from ..data import DataError, read_rows
 
     if isinstance(source, (str, Path)):
@@ -539,11 +580,15 @@ def _pool_point(row: Any, columns: Sequence[str] | None, name: str) -> Point:
         return sides(tuple(row))
     if not isinstance(row, dict):
         raise AgoraError(f"{name} has a row {str(row)[:80]!r} that is neither a text nor a row of columns.")
+    words = row.get(TOKEN_COLUMNS[0])
+    if not columns and isinstance(words, list) and all(isinstance(word, str) for word in words):
+        return " ".join(words)
     candidates = [tuple(columns)] if columns else POOL_COLUMNS
     found = next((c for c in candidates if all(isinstance(row.get(k), str) for k in c)), None)
     if found is None:
         raise AgoraError(f"{name} has a row with columns {sorted(row)} and no text column "
-                         f"{' or '.join('+'.join(c) for c in candidates)}: name its text columns with "
+                         f"{' or '.join('+'.join(c) for c in candidates)} (or words in {TOKEN_COLUMNS[0]!r}): name "
+                         "its text columns with "
                          "agora_text_columns, or write one text per line in a .txt file.")
     return row[found[0]] if len(found) == 1 else (row[found[0]], row[found[1]])
 

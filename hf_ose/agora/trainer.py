@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from .kinds import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Labelled, 
                     label_points, mistakes, model_kind, predicted_labels, relabelled, row_predictions)
 from .records import AgoraReport, AgoraRound, FinishedRun, load_run, run_key, save_run
 from .rows import (TEACHER_COLUMN, Layout, LabelSpace, Split, check_label_sets, check_no_overlap, encode,
-                   layout_of, read_split)
+                   layout_of, pool_words_point, read_split, word_sentences)
 from .samplers import source_of
 
 __all__ = ["AgoraTrainer", "RunTrainer", "predicted_labels", "task_distillation_loss"]
@@ -82,7 +82,8 @@ class AgoraTrainer(Trainer):
     ``agora_report.json``; :attr:`agora_report` holds the :class:`AgoraReport`.
 
     ``unlabelled`` (or ``args.agora_unlabelled``, a file) is a pool of unlabelled in-domain text (see
-    :func:`hf_ose.agora.samplers.read_unlabelled`; raw-text datasets only). With one, the default sampler is the
+    :func:`hf_ose.agora.samplers.read_unlabelled`; datasets of raw text, or of words for token classification,
+    whose pool sentences become untagged sentences of words for the labeller to tag). With one, the default sampler is the
     nearest-neighbour sampler over the pool (embedded by the teacher or each round's student,
     ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
     ``args.agora_pool_labelled`` pool texts can be labelled up front as extra training rows (distillation on the
@@ -344,6 +345,9 @@ class AgoraTrainer(Trainer):
             splits.append(test)
         if self._layout.form == "text":  # what an unlabelled pool must not repeat
             self._task_texts = {text for split in splits for point in split.points for text in sides(point)}
+        elif self._layout.form == "words":
+            data = (self.train_dataset, self.eval_dataset, self.test_dataset)
+            self._task_texts = {text for rows in data if rows is not None for text in word_sentences(rows, "split")}
         if self._space.kind == REGRESSION:
             self._score_range = (float(min(train.labels)), float(max(train.labels)))
         return train, dev
@@ -421,8 +425,13 @@ class AgoraTrainer(Trainer):
             encoder, tokenizer = _unwrapped(model), self.processing_class
             self._sampler_follows_student = True
         self.sampler = NearestNeighbourSampler(encoder, tokenizer, self._pool, max_length=self.args.agora_max_length,
-                                               batch_size=64, draw_once=True)
+                                               batch_size=64, draw_once=True, as_point=self._pool_point_maker())
         return self.sampler
+
+    def _pool_point_maker(self) -> Callable[[str, PreTrainedTokenizerBase, int], TokenizedPoint] | None:
+        """How a pool sentence becomes a point when the splits hold words (its words, to be tagged), else None:
+        raw text is a point as it is."""
+        return pool_words_point if self._layout.form == "words" else None
 
     def _read_pool(self, labeller: Labeller | None, report: AgoraReport) -> list[Point] | None:
         """The unlabelled pool, less the task's own texts (saying how many), or None without one."""
@@ -430,9 +439,10 @@ class AgoraTrainer(Trainer):
             return None
         from .samplers import read_unlabelled
 
-        if self._layout.form != "text":
-            raise AgoraError(f"An unlabelled pool is raw text, and the datasets hold {self._layout.form} rows: "
-                             "give the datasets as raw text, or leave the pool out.")
+        if self._layout.form == "tokenized":
+            raise AgoraError("An unlabelled pool is raw text, and the datasets hold tokenized rows: give the "
+                             "datasets as raw text (or, for token classification, as words: 'tokens' and "
+                             "'ner_tags'), or leave the pool out.")
         if labeller is None:
             raise AgoraError("An unlabelled pool becomes training points only through a labeller: pass "
                              "labeller= (a teacher model), or leave the pool out.")
@@ -454,9 +464,12 @@ class AgoraTrainer(Trainer):
         count = self.args.agora_pool_labelled
         order = np.random.default_rng(self.args.seed).permutation(len(self._pool))
         chosen = [self._pool[i] for i in (order if count < 0 else order[:count])]
-        labelled = self._label(labeller, chosen)
+        make = self._pool_point_maker()
+        points = chosen if make is None else [make(text, self.processing_class, self.args.agora_max_length)
+                                              for text in chosen]
+        labelled = self._label(labeller, points)
         keep = labelled.keep(self.args.agora_min_confidence)
-        points = [point for point, k in zip(chosen, keep) if k]
+        points = [point for point, k in zip(points, keep) if k]
         labelled = labelled.subset(keep)
         report.pool_labelled, report.pool_rows_kept = len(chosen), len(points)
         taken = {id(point) for point in chosen}

@@ -52,8 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--student-epochs", type=float, help="epochs of each Agora fine-tune of the student (default 3)")
     command.add_argument("--seed", type=int, help="seed of every fine-tune and sample (default 0)")
     command.add_argument("--unlabelled", metavar="FILE",
-                         help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv): Agora samples its "
-                              "new points from it, near the development mistakes")
+                         help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv; words in 'tokens' for "
+                              "NER): Agora samples its new points from it, near the development mistakes")
     command.add_argument("--checkpoint-steps", type=int,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
     command.add_argument("--threads", type=int,

@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                                            "nearest-neighbours with --unlabelled, else token-edits)")
     command.add_argument("--unlabelled", metavar="FILE",
                          help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv with the task's text "
-                              "columns): Agora samples its points from it, near the dev mistakes")
+                              "columns, or words in 'tokens' for NER): Agora samples its points from it, near the "
+                              "dev mistakes")
     command.add_argument("--pool-space", choices=("teacher", "student"), default="teacher",
                          help="embed --unlabelled with the teacher (once) or each round's student (default teacher)")
     command.add_argument("--max-points-per-round", type=int, help="cap on Agora's new points per round")
