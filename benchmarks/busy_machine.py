@@ -178,23 +178,34 @@ def print_job_runs(runs: list[JobRun]) -> None:
 
 
 def print_idle_view(runs: list[JobRun]) -> None:
-    """Each busy run's choice as the idle run measured it: its speed-up and its parameters against the idle
-    run's choice (a choice the idle run puts at or above the budget with as many parameters is as good a pick)."""
+    """Each busy run's choice as the idle run measured it: its speed-up, error and parameters against the idle
+    run's choice, and whether it is as good a pick within the search's guarantee: at or above the budget by the
+    idle run's timing, with an error within (1 + epsilon) of the idle choice's (the front is only epsilon-close)."""
     idle = runs[0].front
     if idle is None:
         return
+    epsilon = idle.record.settings.epsilon
     by_architecture = {str(point.architecture): point for point in idle.points}
     chosen = by_architecture.get(runs[0].chosen)
-    print("Busy runs' choices as the idle run measured them (speed-up over the parent; parameters):")
-    for k, run in enumerate(runs[1:], 2):
-        if run.condition != "busy":
-            continue
+    if chosen is None:
+        return
+    print(f"Busy runs' choices as the idle run measured them (speed-up over the parent; error; parameters), against "
+          f"its choice {runs[0].chosen} ({chosen.speedup(idle.reference):.2f}x, error {chosen.error:.4f}, "
+          f"{chosen.params / 1e6:.1f}M):")
+    equivalent = 0
+    busy = [(k, run) for k, run in enumerate(runs, 1) if run.condition == "busy"]
+    for k, run in busy:
         point = by_architecture.get(run.chosen)
-        if point is None or chosen is None:
+        if point is None:
             print(f"{k:>3}  {run.chosen}: not on the idle run's front")
             continue
-        print(f"{k:>3}  {run.chosen:<26}{point.speedup(idle.reference):>6.2f}x {point.params / 1e6:>7.1f}M  "
-              f"(idle choice {chosen.speedup(idle.reference):.2f}x {chosen.params / 1e6:.1f}M)")
+        speedup = point.speedup(idle.reference)
+        good = speedup >= MIN_SPEEDUP and point.error <= (1 + epsilon) * chosen.error
+        equivalent += good
+        print(f"{k:>3}  {run.chosen:<26}{speedup:>6.2f}x  error {point.error:.4f} ({point.error / chosen.error - 1:+.1%})"
+              f" {point.params / 1e6:>7.1f}M  {'as good within epsilon' if good else 'not as good'}")
+    print(f"Busy runs whose choice meets the budget by the idle run's timing with an error within (1 + {epsilon:g}) of "
+          f"the idle choice's: {equivalent} of {len(busy)}")
 
 
 def keep_runs(scratch: Path, keep: Path) -> None:

@@ -104,8 +104,9 @@ class ThreadChoice:
         if self.reason == "busy" and load is not None:
             return (f"The CPU is busy: other processes used {load.others:.1f} of its {load.cores} cores, so latency "
                     f"is measured with {self.threads} thread(s) instead of {self.default} (a thread on a shared "
-                    "core makes every timing wait on it). Speed-ups measured on a busy machine ran 10-15% high "
-                    "in benchmarks/busy_machine.py: re-time the point you choose on an idle machine (hf-ose bench). "
+                    "core makes every timing wait on it). Speed-ups measured on a busy machine differed from an idle "
+                    "machine's by 10-15% (either way) in benchmarks/busy_machine.py, so a budget may pick a "
+                    "neighbouring point: re-time the point you choose on an idle machine (hf-ose bench). "
                     "Set --threads (LatencySettings.threads) to choose.")
         return f"Latency is measured with {self.threads} thread(s) ({self.reason})."
 
