@@ -87,6 +87,10 @@ def save(results: dict[str, Any], path: Path) -> None:
     atomic_write(path, json.dumps(results, indent=2) + "\n")
 
 
+#: Options that do not change any figure (where results go, which rows run now): a run resumes across them.
+UNRECORDED = ("json", "work", "rows")
+
+
 def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The results so far when ``path`` holds a run with the same settings, else a new record."""
     if path.is_file():
@@ -102,7 +106,7 @@ def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 def start(args: argparse.Namespace) -> tuple[dict[str, Any], PreTrainedModel, PreTrainedTokenizerBase, Any]:
     """A benchmark's start: the results so far (``args.json``, resumed when its settings match), the parent and its
     tokenizer, and the student's config (chosen now, or the one the results recorded), with the CPU printed."""
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ("json", "work")}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in UNRECORDED}
     results = load_results(args.json, settings)
     print(f"CPU: {cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     parent = AutoModel.from_pretrained(PARENT)

@@ -62,6 +62,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool-rows", type=int, default=None, help="cap on the unlabelled pool (default: all)")
     parser.add_argument("--pool-space", choices=("teacher", "student"), default="teacher")
     parser.add_argument("--max-points-per-round", type=int, default=None)
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS),
+                        help="the rows to run now (default: all; a later run with all rows fills in the rest)")
     add_training_options(parser)
     parser.add_argument("--json", type=Path, default=None, help="results, resumable (default runs/agora-scarce.json)")
     parser.add_argument("--work", type=Path, default=None, help="models of the run (default runs/agora-scarce)")
@@ -113,11 +115,13 @@ def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent:
                POOL: replace(base, agora=True, distill=True, unlabelled=str(pool))}
     for seed in range(args.seeds):
         teacher_dir = work / f"seed-{seed}" / "teacher"
-        for row in ROWS:
+        for row in (row for row in ROWS if row in args.rows):
             done = record["rows"].setdefault(row, {})
             if str(seed) in done and (row != TEACHER or (teacher_dir / "config.json").is_file()):
                 continue
             if row == POOL_DISTILL:  # the same number of teacher labels as this seed's Agora (pool)
+                if str(seed) not in record["rows"].get(POOL, {}):
+                    raise SystemExit(f"{row} takes its label budget from {POOL!r} of seed {seed}: run that row too.")
                 budget = record["rows"][POOL][str(seed)]["teacher_labels"]
                 options[row] = replace(options[CONTROL], unlabelled=str(pool), pool_labelled=budget)
             name = row.replace(" + ", "-").replace(" ", "-")
