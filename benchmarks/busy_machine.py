@@ -202,8 +202,9 @@ def print_idle_view(runs: list[JobRun]) -> None:
         speedup = point.speedup(idle.reference)
         good = speedup >= MIN_SPEEDUP and point.error <= (1 + epsilon) * chosen.error
         equivalent += good
-        print(f"{k:>3}  {run.chosen:<26}{speedup:>6.2f}x  error {point.error:.4f} ({point.error / chosen.error - 1:+.1%})"
-              f" {point.params / 1e6:>7.1f}M  {'as good within epsilon' if good else 'not as good'}")
+        print(f"{k:>3}  {run.chosen:<26}{speedup:>6.2f}x  error {point.error:.4f} "
+              f"({point.error / chosen.error - 1:+.1%}) {point.params / 1e6:>7.1f}M  "
+              f"{'as good within epsilon' if good else 'not as good'}")
     print(f"Busy runs whose choice meets the budget by the idle run's timing with an error within (1 + {epsilon:g}) of "
           f"the idle choice's: {equivalent} of {len(busy)}")
 

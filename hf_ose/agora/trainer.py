@@ -83,8 +83,8 @@ class AgoraTrainer(Trainer):
 
     ``unlabelled`` (or ``args.agora_unlabelled``, a file) is a pool of unlabelled in-domain text (see
     :func:`hf_ose.agora.samplers.read_unlabelled`; datasets of raw text, or of words for token classification,
-    whose pool sentences become untagged sentences of words for the labeller to tag). With one, the default sampler is the
-    nearest-neighbour sampler over the pool (embedded by the teacher or each round's student,
+    whose pool sentences become untagged sentences of words for the labeller to tag). With one, the default
+    sampler is the nearest-neighbour sampler over the pool (embedded by the teacher or each round's student,
     ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
     ``args.agora_pool_labelled`` pool texts can be labelled up front as extra training rows (distillation on the
     pool). The report counts points per source (``pool``, ``edits``).
