@@ -4,7 +4,7 @@ capped at the labelled size.
 
 Per labelled size, over several seeds, the test score by the task's metric (accuracy; entity F1), mean and spread:
   teacher                        the parent fine-tuned on the same labelled rows (each seed's labeller)
-  student                        the inherited student (issue 19's, >= 2x faster), fine-tuned plainly
+  student                        the inherited student (>= --min-speedup x faster; 2x: issue 19's), fine-tuned plainly
   student + best setting         Agora's settings, the best on the dev set, no new points: the control
   student + Agora (edits)        Agora's points by token edits near the dev mistakes
   student + Agora (pool)         Agora's points drawn from the pool near the dev mistakes (nearest neighbours)
