@@ -24,7 +24,7 @@ from transformers import AutoModel
 from ..adapters import get_adapter
 from ..embeddings import (EmbeddingDistillationSettings, SentenceEncoder, StsPairs, artifact_encoder,
                           distil_embeddings, evaluate_sts, export_int8, teacher_targets)
-from ..embeddings.evaluation import agreement, similarity_scores
+from ..embeddings.evaluation import agreement, score_pairs
 from ..embeddings.pipeline import Pooling
 from ..export.backend import ParityError
 from ..export.bench import fixed_inputs
@@ -166,10 +166,7 @@ def evaluate_stage(settings: CompressSettings, task: Task, teacher_dir: Path, mo
     def scored(encoder: SentenceEncoder) -> tuple[float, np.ndarray]:
         """Test Spearman and the embeddings of the first test sentences, every test sentence encoded once."""
         vectors = encoder.encode(sentences)
-        by_text = dict(zip(sentences, vectors))
-        score = similarity_scores(np.stack([by_text[text] for text in test.first]),
-                                  np.stack([by_text[text] for text in test.second]), test.scores)
-        return score.spearman, vectors[:PARENT_COSINE_SENTENCES]
+        return score_pairs(test, vectors).spearman, vectors[:PARENT_COSINE_SENTENCES]
 
     teacher, student = SentenceEncoder.from_pretrained(teacher_dir), SentenceEncoder.from_pretrained(model_dir)
     (teacher_score, teacher_test), (student_score, student_test) = scored(teacher), scored(student)

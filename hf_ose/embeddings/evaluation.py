@@ -93,9 +93,16 @@ def similarity_scores(first: np.ndarray, second: np.ndarray, scores: Sequence[fl
 
 def evaluate_sts(encoder: SentenceEncoder, pairs: StsPairs, batch_size: int = 64) -> SimilarityScore:
     """:func:`similarity_scores` of ``encoder``'s embeddings of ``pairs``."""
-    vectors = dict(zip(pairs.unique_sentences(), encoder.encode(pairs.unique_sentences(), batch_size)))
-    return similarity_scores(np.stack([vectors[text] for text in pairs.first]),
-                             np.stack([vectors[text] for text in pairs.second]), pairs.scores)
+    sentences = pairs.unique_sentences()
+    return score_pairs(pairs, encoder.encode(sentences, batch_size))
+
+
+def score_pairs(pairs: StsPairs, vectors: np.ndarray) -> SimilarityScore:
+    """:func:`similarity_scores` of ``pairs`` from ``vectors``, the embeddings of ``pairs.unique_sentences()`` in
+    that order (for callers that reuse the vectors)."""
+    by_text = dict(zip(pairs.unique_sentences(), vectors))
+    return similarity_scores(np.stack([by_text[text] for text in pairs.first]),
+                             np.stack([by_text[text] for text in pairs.second]), pairs.scores)
 
 
 def agreement(student: np.ndarray, parent: np.ndarray) -> Agreement:
