@@ -14,6 +14,7 @@ import pytest
 import torch
 import transformers as T
 
+from hf_ose.budgets import Budget
 from hf_ose.compression.delivery import _pytorch, evaluate_stage, format_summary, shipped_runtime
 from hf_ose.compression.pipeline import compress
 from hf_ose.compression.scoring import SplitOutputs, agreement, split_outputs, task_score
@@ -23,6 +24,10 @@ from hf_ose.tasks import load_task, tokenize_task
 
 from .test_tasks import _shared
 from .testing_utils import slow
+
+# A 4-layer, hidden-64 parent's time is mostly fixed overhead: its smallest candidate measured 2.1x on CI's
+# machine, under the default 2.2x. These tests are about the package each kind ends with, not about speed.
+TINY_PARENT_BUDGET = Budget(min_speedup=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +165,8 @@ def test_compress_runs_a_token_classification_and_a_regression_task_to_a_package
                              max_position_embeddings=128)).save_pretrained(parent)
     T.AutoTokenizer.from_pretrained(minilm_path).save_pretrained(parent)
     settings = CompressSettings.quick(str(parent), str(_shared(name)), train_rows=96, validation_rows=48,
-                                      test_rows=48, agreement_rows=48, latency_samples=3, distill_steps=4)
+                                      test_rows=48, agreement_rows=48, latency_samples=3, distill_steps=4,
+                                      budget=TINY_PARENT_BUDGET)
     result = compress(settings, tmp_path / "out", progress=False, talk=False)
     summary = result.summary()
     task = load_task(_shared(name))
@@ -191,7 +197,8 @@ def test_compress_runs_an_embedding_task_to_a_sentence_transformers_package(tmp_
     parent = tmp_path / "parent"
     save_student(tiny, parent, parent=minilm_path)  # the real parent's sentence-transformers pipeline
     task = _embedding_task(tmp_path / "sentences", rows=48)
-    settings = CompressSettings.quick(str(parent), str(task), train_rows=96, latency_samples=3, student_epochs=1.0)
+    settings = CompressSettings.quick(str(parent), str(task), train_rows=96, latency_samples=3, student_epochs=1.0,
+                                      budget=TINY_PARENT_BUDGET)
     result = compress(settings, tmp_path / "out", progress=False, talk=False)
     summary = result.summary()
     assert (summary["kind"], summary["metric"], summary["agreement"]) == ("embedding", "spearman", "cosine")
