@@ -89,6 +89,9 @@ def save(results: dict[str, Any], path: Path) -> None:
 
 #: Options that do not change any figure (where results go, which rows run now): a run resumes across them.
 UNRECORDED = ("json", "work", "rows")
+#: Options added after results were first recorded, with their defaults: at the default they stay out of a run's
+#: settings, so results recorded before them still resume.
+ADDED_LATER = {"min_confidence": 0.0}
 
 
 def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +109,8 @@ def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 def start(args: argparse.Namespace) -> tuple[dict[str, Any], PreTrainedModel, PreTrainedTokenizerBase, Any]:
     """A benchmark's start: the results so far (``args.json``, resumed when its settings match), the parent and its
     tokenizer, and the student's config (chosen now, or the one the results recorded), with the CPU printed."""
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in UNRECORDED}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in UNRECORDED and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     results = load_results(args.json, settings)
     print(f"CPU: {cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     parent = AutoModel.from_pretrained(PARENT)
@@ -129,6 +133,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", type=json.loads, default=None,
                         help="Agora's settings as JSON (default: --lr halved, as given and doubled)")
     parser.add_argument("--samples-per-mistake", type=int, default=4)
+    parser.add_argument("--min-confidence", type=float, default=ADDED_LATER["min_confidence"],
+                        help="Agora keeps a new point when the teacher's top probability is at least this (default 0)")
     parser.add_argument("--student", help="D-A-H-I: skip the candidate search and use this student")
     parser.add_argument("--min-speedup", type=float, default=2.0,
                         help="the student: the first candidate at least this much faster than the parent (default 2)")

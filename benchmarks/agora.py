@@ -79,6 +79,7 @@ def benchmark_task(name: str, args: argparse.Namespace, student_config: Any, par
     student_dir = inherit(parent, tokenizer, student_config, task, work / "student-init")
     base = FinetuneOptions(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                            max_length=args.max_length, samples_per_mistake=args.samples_per_mistake,
+                           min_confidence=args.min_confidence,
                            settings=tuple(args.settings) if args.settings else None)
     options = {"teacher": base, "student": base, "student + distillation": replace(base, distill=True),
                "student + best setting": replace(base, agora=True, rounds=1),

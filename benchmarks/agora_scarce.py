@@ -108,6 +108,7 @@ def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent:
     student_dir = inherit(parent, tokenizer, config, task, work / "student-init")
     base = FinetuneOptions(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                            max_length=args.max_length, samples_per_mistake=args.samples_per_mistake,
+                           min_confidence=args.min_confidence,
                            settings=tuple(args.settings) if args.settings else None,
                            max_points_per_round=args.max_points_per_round, pool_space=args.pool_space)
     options = {TEACHER: base, PLAIN: base, CONTROL: replace(base, agora=True, rounds=1, distill=True),
@@ -199,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nCPU: {results['cpu']}")
     print(f"Student {recorded['architecture']}: {recorded['speedup']:.2f}x faster than the parent (PyTorch, batch 1, "
           f"seq 128, side by side). Agora's settings: {args.settings or 'lr x {0.5, 1, 2}'}, pool space "
-          f"{args.pool_space}; plain rows lr {args.lr:g}; {args.epochs:g} epoch(s), batch {args.batch_size}; "
-          "labelled, dev and pool rows are one seed-0 draw, the seeds vary the training.")
+          f"{args.pool_space}, confidence floor {args.min_confidence:g}; plain rows lr {args.lr:g}; {args.epochs:g} "
+          f"epoch(s), batch {args.batch_size}; labelled, dev and pool rows are one seed-0 draw, the seeds vary the "
+          "training.")
     for labelled in args.labelled:
         print_table(args.task, str(labelled), results["sizes"][str(labelled)])
     print(f"\nResults: {args.json}")
