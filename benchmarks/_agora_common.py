@@ -91,7 +91,7 @@ def save(results: dict[str, Any], path: Path) -> None:
 UNRECORDED = ("json", "work", "rows")
 #: Options added after results were first recorded, with their defaults: at the default they stay out of a run's
 #: settings, so results recorded before them still resume.
-ADDED_LATER = {"min_confidence": 0.0}
+ADDED_LATER = {"min_confidence": 0.0, "selection_share": 0.0}
 
 
 def load_results(path: Path, settings: dict[str, Any]) -> dict[str, Any]:

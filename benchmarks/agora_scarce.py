@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from _agora_common import (CANDIDATES, DATA, PARENT, add_training_options, inherit, save, start,
+from _agora_common import (ADDED_LATER, CANDIDATES, DATA, PARENT, add_training_options, inherit, save, start,
                            without_dev_rows_in_test)
 
 from hf_ose.agora.finetuning import FinetuneOptions, load_teacher, train_student
@@ -62,6 +62,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool-rows", type=int, default=None, help="cap on the unlabelled pool (default: all)")
     parser.add_argument("--pool-space", choices=("teacher", "student"), default="teacher")
     parser.add_argument("--max-points-per-round", type=int, default=None)
+    parser.add_argument("--selection-share", type=float, default=ADDED_LATER["selection_share"],
+                        help="share of the dev rows the Agora rows hold out from the sampler to choose the setting "
+                             "and the round (default 0: the same rows find mistakes and choose)")
     parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS),
                         help="the rows to run now (default: all; a later run with all rows fills in the rest)")
     add_training_options(parser)
@@ -111,9 +114,9 @@ def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent:
                            min_confidence=args.min_confidence,
                            settings=tuple(args.settings) if args.settings else None,
                            max_points_per_round=args.max_points_per_round, pool_space=args.pool_space)
+    agora = replace(base, agora=True, distill=True, selection_share=args.selection_share)
     options = {TEACHER: base, PLAIN: base, CONTROL: replace(base, agora=True, rounds=1, distill=True),
-               EDITS: replace(base, agora=True, distill=True, sampler="token-edits"),
-               POOL: replace(base, agora=True, distill=True, unlabelled=str(pool))}
+               EDITS: replace(agora, sampler="token-edits"), POOL: replace(agora, unlabelled=str(pool))}
     for seed in range(args.seeds):
         teacher_dir = work / f"seed-{seed}" / "teacher"
         for row in (row for row in ROWS if row in args.rows):
@@ -200,9 +203,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nCPU: {results['cpu']}")
     print(f"Student {recorded['architecture']}: {recorded['speedup']:.2f}x faster than the parent (PyTorch, batch 1, "
           f"seq 128, side by side). Agora's settings: {args.settings or 'lr x {0.5, 1, 2}'}, pool space "
-          f"{args.pool_space}, confidence floor {args.min_confidence:g}; plain rows lr {args.lr:g}; {args.epochs:g} "
-          f"epoch(s), batch {args.batch_size}; labelled, dev and pool rows are one seed-0 draw, the seeds vary the "
-          "training.")
+          f"{args.pool_space}, confidence floor {args.min_confidence:g}, share of the dev rows held out for the "
+          f"choice {args.selection_share:g}; plain rows lr {args.lr:g}; {args.epochs:g} epoch(s), batch "
+          f"{args.batch_size}; labelled, dev and pool rows are one seed-0 draw, the seeds vary the training.")
     for labelled in args.labelled:
         print_table(args.task, str(labelled), results["sizes"][str(labelled)])
     print(f"\nResults: {args.json}")

@@ -221,6 +221,28 @@ def test_resuming_reuses_finished_runs_and_retrains_only_the_interrupted_one(tmp
     assert len(trained) == 3
 
 
+def test_held_out_selection_rows_choose_the_model_and_are_never_sampled_near(tmp_path, tokenizer) -> None:
+    trainer, sampler, _, _ = _run(tmp_path, tokenizer, agora_settings=SETTINGS[:2], agora_selection_share=0.5,
+                                  metric_for_best_model="accuracy", greater_is_better=True)
+    report, dev = trainer.agora_report, sst2_rows("validation", 40)
+    held = report.selection_rows
+    assert len(held) == 20 == len(set(held)) and set(held) <= set(range(40))
+    assert any("20 of the 40 development rows held out" in note for note in report.notes)
+    for entry, call in zip(report.rounds, sampler.calls):
+        assert entry.mistake_indices and not set(entry.mistake_indices) & set(held)
+        assert call == [dev[k]["sentence"] for k in entry.mistake_indices]
+    predicted = _predict(trainer.model, tokenizer, dev)
+    best = report.rounds[report.best_round]
+    assert best.mistake_indices == [k for k, row in enumerate(dev) if k not in held and predicted[k] != row["label"]]
+    assert report.dev_score == pytest.approx(np.mean([predicted[k] == dev[k]["label"] for k in held]))
+    assert AgoraReport.load(tmp_path).selection_rows == held
+
+
+def test_a_selection_share_that_leaves_a_part_empty_is_refused(tmp_path, tokenizer) -> None:
+    with pytest.raises(AgoraError, match="holds out 0 of the 8 rows of the development set.*both need a row"):
+        _trainer(tmp_path, tokenizer, agora_selection_share=0.01).train()
+
+
 def test_without_a_labeller_the_loop_is_successive_halving(tmp_path, tokenizer) -> None:
     trainer = AgoraTrainer(model=tiny_student(tokenizer.vocab_size),
                            args=_args(tmp_path, agora_settings=SETTINGS[:2], agora_drop_share=0.5),
@@ -366,6 +388,7 @@ def test_a_metric_that_evaluation_does_not_give_is_named(tmp_path, tokenizer) ->
     ({"agora_drop_share": 0.0}, "set agora_max_rounds"),
     ({"agora_drop_share": 1.5}, "agora_drop_share=1.5"),
     ({"agora_min_confidence": -0.1}, "agora_min_confidence=-0.1"),
+    ({"agora_selection_share": 1.0}, r"agora_selection_share=1.0: give a share in \[0, 1\)"),
     ({"agora_samples_per_mistake": 0}, "agora_samples_per_mistake=0"),
     ({"agora_text_columns": ("a", "b", "c")}, "agora_text_columns"),
     ({"distill_alpha": 2.0}, "distill_alpha=2.0"),

@@ -117,10 +117,17 @@ def test_default_agora_settings_span_the_learning_rate():
         {"learning_rate": 5e-5}, {"learning_rate": 1e-4}, {"learning_rate": 2e-4}]
 
 
+def test_a_selection_share_reaches_agoras_loop_only(tmp_path):
+    options = FinetuneOptions(agora=True, selection_share=0.5)
+    assert options.arguments(tmp_path, 0, "accuracy").agora_selection_share == 0.5
+    assert options.arguments(tmp_path, 0, "accuracy", agora=False).agora_selection_share == 0.0  # the teacher's run
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--teacher", "somewhere"], "--teacher is the labeller of --agora and the source of --distill"),
     (["--seeds", "0"], "--seeds 0: give at least 1"),
     (["--max-rounds", "2"], "--max-rounds sets Agora's loop: add --agora, or drop --max-rounds"),
+    (["--selection-share", "0.5"], "--selection-share sets Agora's loop: add --agora, or drop --selection-share"),
     (["--agora", "--settings", "[{not json"], "--settings '\\[{not json' is neither a JSON file nor JSON"),
     (["--agora", "--settings", "[]"], "--settings must be a non-empty JSON list of dicts"),
 ])

@@ -58,6 +58,10 @@ class AgoraArguments(TrainingArguments):
                 "(with soft targets under distill): distillation on unlabelled text. 0: none; -1: the whole pool."})
     agora_drop_share: float = field(default=0.5, metadata={
         "help": "Share of the remaining settings dropped after each round (rounded down, at least one)."})
+    agora_selection_share: float = field(default=0.0, metadata={
+        "help": "Share of the development set held out from the sampler (a seeded draw): the setting and the round are "
+                "chosen on it, mistakes are found on the rest, so the choice is not scored on the rows the new points "
+                "were drawn near. 0: the whole development set does both (the paper's loop)."})
     agora_max_rounds: int | None = field(default=None, metadata={
         "help": "Cap on rounds (None: until every setting has been dropped)."})
     agora_min_confidence: float = field(default=0.0, metadata={
@@ -103,6 +107,9 @@ class AgoraArguments(TrainingArguments):
                             "whole pool")
         if not 0.0 <= self.agora_drop_share <= 1.0:
             problems.append(f"agora_drop_share={self.agora_drop_share}: give a share in [0, 1]")
+        if not 0.0 <= self.agora_selection_share < 1.0:
+            problems.append(f"agora_selection_share={self.agora_selection_share}: give a share in [0, 1) (0: no "
+                            "held-out selection rows)")
         if self.agora_max_rounds is not None and (not isinstance(self.agora_max_rounds, int)
                                                   or self.agora_max_rounds < 1):
             problems.append(f"agora_max_rounds={self.agora_max_rounds!r}: give an integer >= 1 or None")

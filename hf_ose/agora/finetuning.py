@@ -74,6 +74,8 @@ class FinetuneOptions:
     pool_space: str = "teacher"
     max_points_per_round: int | None = None
     pool_labelled: int = 0
+    #: Share of the development split held out from Agora's sampler to choose the setting and the round.
+    selection_share: float = 0.0
 
     @property
     def needs_teacher(self) -> bool:
@@ -107,6 +109,7 @@ class FinetuneOptions:
             agora_max_length=self.max_length, distill=distill, agora_unlabelled=pool,
             agora_pool_space=self.pool_space, agora_max_points_per_round=self.max_points_per_round,
             agora_pool_labelled=self.pool_labelled if pool else 0,
+            agora_selection_share=self.selection_share if agora else 0.0,
         )
 
 

@@ -88,7 +88,9 @@ class AgoraReport:
     ``test_metrics`` (what ``compute_metrics`` gives on the test set, with ``test_loss``) and, for classification
     only, ``test_accuracy``. Test scores are None without a test set. ``pool_labelled``: unlabelled pool texts labelled before the
     loop (``agora_pool_labelled``), of which ``pool_rows_kept`` reached the confidence floor and joined the
-    training set."""
+    training set. ``selection_rows``: the development rows (their numbers) held out from the sampler to choose the
+    setting and the round, which ``dev_score`` is then on (``agora_selection_share``; empty: the whole development
+    set did both)."""
 
     metric: str
     greater_is_better: bool
@@ -104,6 +106,7 @@ class AgoraReport:
     notes: list[str] = field(default_factory=list)
     pool_labelled: int = 0
     pool_rows_kept: int = 0
+    selection_rows: list[int] = field(default_factory=list)
     hf_ose_version: str = ""
 
     def __post_init__(self) -> None:

@@ -62,6 +62,20 @@ class Split:
         """A new split: these rows, then ``points`` with ``labels``."""
         return Split(self.name, [*self.points, *points], [*self.labels, *labels], self.width)
 
+    def held_out(self, share: float, seed: int) -> tuple[list[int], list[int]]:
+        """The row numbers of the rest and of a seeded draw of ``share`` of the rows (at least one each), each in
+        row order."""
+        count = round(share * len(self))
+        if not 0 < count < len(self):
+            raise AgoraError(f"A share of {share:g} holds out {count} of the {len(self)} rows of the {self.name} and "
+                             f"keeps {len(self) - count}: both need a row. Give a share that splits it, or 0.")
+        drawn = set(np.random.default_rng(seed).permutation(len(self))[:count].tolist())
+        return [k for k in range(len(self)) if k not in drawn], sorted(drawn)
+
+    def rows(self, numbers: Sequence[int]) -> Split:
+        """A new split of these rows, in the order given."""
+        return Split(self.name, [self.points[k] for k in numbers], [self.labels[k] for k in numbers], self.width)
+
 
 @dataclass(frozen=True)
 class Layout:

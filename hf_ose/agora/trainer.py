@@ -156,7 +156,10 @@ class AgoraTrainer(Trainer):
         if labeller is None:
             report.notes.append("no labeller given: no points generated; the loop is successive halving over "
                                 "the settings")
+        dev, selection, dev_rows = self._held_out_selection(dev, report)
         dev_set = encode(self.processing_class, dev, self.args.agora_max_length)
+        selection_set = None if selection is None else encode(self.processing_class, selection,
+                                                                 self.args.agora_max_length)
         teacher = self._label(labeller, train.points).targets if labeller and self.args.distill else None
         self._pool = self._read_pool(labeller, report)
         if self._pool is not None and self.args.agora_pool_labelled:
@@ -165,7 +168,8 @@ class AgoraTrainer(Trainer):
         settings, best = self.args.settings(), None
         for index in itertools.count():
             train_set = encode(self.processing_class, train, self.args.agora_max_length, teacher)
-            runs = [self._fine_tune(setting, index, i, train_set, dev_set) for i, setting in enumerate(settings)]
+            runs = [self._fine_tune(setting, index, i, train_set, dev_set, selection_set)
+                    for i, setting in enumerate(settings)]
             ranked = sorted(range(len(runs)), key=lambda i: (self._rank(runs[i].score), i))
             top = runs[ranked[0]]
             wrong = mistakes(self._space.kind, top.predicted, dev.labels, tolerance)
@@ -176,13 +180,13 @@ class AgoraTrainer(Trainer):
             entry = AgoraRound(round=index, settings=[{"setting": runs[i].setting, "score": runs[i].score}
                                                      for i in ranked],
                                best_setting=top.setting, train_size=len(train), mistakes=len(wrong),
-                               mistake_indices=wrong, dropped=[runs[i].setting for i in ranked[len(survivors):]])
+                               mistake_indices=[dev_rows[k] for k in wrong], dropped=[runs[i].setting for i in ranked[len(survivors):]])
             if last:
                 entry.notes.append("last round: no points generated (no later round would train on them)")
             elif labeller is not None and not wrong:
                 entry.notes.append("no development mistakes: nothing to sample near")
             elif labeller is not None:
-                points, labelled = self._augment(index, wrong, dev, labeller, entry, top.model)
+                points, labelled = self._augment(index, wrong, dev, dev_rows, labeller, entry, top.model)
                 train = train.extended(relabelled(self._space.kind, points, labelled.labels), labelled.labels)
                 if teacher is not None:
                     teacher = [*teacher, *labelled.targets]
@@ -196,27 +200,33 @@ class AgoraTrainer(Trainer):
         self.agora_train_split = train
         return self._finish(report, best, start)
 
-    def _fine_tune(self, setting: dict[str, Any], round_index: int, index: int, train_set: Any, dev_set: Any) -> _Run:
-        """Fine-tune the initial model under ``setting``; score it and predict the development set. Resuming,
-        a run recorded for the same setting and rows is reused and an interrupted one resumes from its last
-        checkpoint (:mod:`hf_ose.agora.records`)."""
+    def _fine_tune(self, setting: dict[str, Any], round_index: int, index: int, train_set: Any, dev_set: Any,
+                   selection_set: Any = None) -> _Run:
+        """Fine-tune the initial model under ``setting``; predict the development set (its mistakes) and score
+        the model on ``selection_set`` (None: the development set). Resuming, a run recorded for the same
+        setting and rows is reused and an interrupted one resumes from its last checkpoint
+        (:mod:`hf_ose.agora.records`)."""
         folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}" / f"setting-{index}"
-        key = run_key(setting, train_set)
+        share = self.args.agora_selection_share
+        key = run_key({**setting, "agora_selection_share": share} if share else setting, train_set)
         if self._resume:
             model = self._initial_copy() if self._initial_model is not None else self.call_model_init()
             finished = load_run(folder, key, model)
             if finished is not None:
                 return _Run(setting, finished.score, finished.predicted, model, finished.output, round_index)
-        trainer = self._run_trainer(self._initial_copy(), self.args.for_run(setting, str(folder)), train_set, dev_set)
+        scoring_set = dev_set if selection_set is None else selection_set
+        trainer = self._run_trainer(self._initial_copy(), self.args.for_run(setting, str(folder)), train_set,
+                                    scoring_set)
         output = trainer.train(resume_from_checkpoint=last_complete_checkpoint(folder) if self._resume else None)
         prediction = trainer.predict(dev_set, metric_key_prefix="eval")
-        trainer.log(dict(prediction.metrics))
+        scored = prediction if selection_set is None else trainer.predict(selection_set, metric_key_prefix="eval")
+        trainer.log(dict(scored.metrics))
         metric, _ = self._metric()
-        if metric not in prediction.metrics:
+        if metric not in scored.metrics:
             raise AgoraError(f"metric_for_best_model asks for {metric!r}, but evaluation gives only "
-                             f"{sorted(prediction.metrics)}: return it from compute_metrics, or choose one of these.")
+                             f"{sorted(scored.metrics)}: return it from compute_metrics, or choose one of these.")
         predicted = row_predictions(self._space.kind, prediction.predictions, prediction.label_ids)
-        run = FinishedRun(float(prediction.metrics[metric]), predicted, output)
+        run = FinishedRun(float(scored.metrics[metric]), predicted, output)
         if self.is_world_process_zero():
             save_run(folder, key, run, trainer.model)
         return _Run(setting, run.score, run.predicted, trainer.model, output, round_index)
@@ -236,11 +246,12 @@ class AgoraTrainer(Trainer):
         """A fresh copy of the initial model (None with ``model_init``, which the run calls itself)."""
         return None if self._initial_model is None else copy.deepcopy(self._initial_model)
 
-    def _augment(self, round_index: int, mistakes: list[int], dev: Split, labeller: Labeller,
+    def _augment(self, round_index: int, mistakes: list[int], dev: Split, dev_rows: list[int], labeller: Labeller,
                  entry: AgoraRound, model: nn.Module) -> tuple[list[Point], Labelled]:
         """Points sampled near the mistakes (at most ``agora_max_points_per_round``, nearest first round-robin
         over the mistakes) and kept by the labeller's confidence, with their labels; counts and notes go to
-        ``entry``, every generated point to ``agora/round-R/points.jsonl``."""
+        ``entry``, every generated point to ``agora/round-R/points.jsonl`` (its source: the mistake's row in the
+        development set given, ``dev_rows[k]``)."""
         sampler = self.sampler or self._default_sampler(labeller, model)
         if self._sampler_follows_student:
             sampler.use_encoder(_unwrapped(model), self.processing_class)
@@ -275,7 +286,7 @@ class AgoraTrainer(Trainer):
         entry.sources[source]["kept"] = entry.kept
         if entry.kept == 0:
             entry.notes.append(f"no generated point reached agora_min_confidence={self.args.agora_min_confidence}")
-        self._write_points(round_index, origin, labelled, keep)
+        self._write_points(round_index, [(dev_rows[k], point) for k, point in origin], labelled, keep)
         return [point for (_, point), k in zip(origin, keep) if k], labelled.subset(keep)
 
     def _finish(self, report: AgoraReport, best: _Run, start: float) -> TrainOutput:
@@ -351,6 +362,19 @@ class AgoraTrainer(Trainer):
         if self._space.kind == REGRESSION:
             self._score_range = (float(min(train.labels)), float(max(train.labels)))
         return train, dev
+
+    def _held_out_selection(self, dev: Split, report: AgoraReport) -> tuple[Split, Split | None, list[int]]:
+        """The development rows that find mistakes, those that choose the setting and the round (None: the same
+        rows) and the former's row numbers, as ``agora_selection_share`` says."""
+        share = self.args.agora_selection_share
+        if not share:
+            return dev, None, list(range(len(dev)))
+        rows, held = dev.held_out(share, self.args.seed)
+        report.selection_rows = held
+        report.notes.append(f"{len(held)} of the {len(dev)} development rows held out from the sampler "
+                            f"(agora_selection_share={share:g}): they choose the setting and the round; mistakes "
+                            f"are found on the other {len(rows)}")
+        return dev.rows(rows), dev.rows(held), rows
 
     def _read(self, data: Any, name: str) -> Split:
         """A split laid out as the training set is (raw text in the same columns, words, or tokenized rows)."""

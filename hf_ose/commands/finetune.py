@@ -59,6 +59,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     add_renamed(command, "--rounds", "--max-rounds", dest="max_rounds", type=int)
     command.add_argument("--min-confidence", type=float, default=0.0,
                          help="teacher confidence a generated point needs to be kept (default 0)")
+    command.add_argument("--selection-share", type=float, default=0.0,
+                         help="share of the dev split held out from Agora's sampler to choose the setting and the "
+                              "round (default 0: the whole dev split does both)")
     command.add_argument("--train-rows", type=int, help="fine-tune on a random N-row subset of the train split")
     return command
 
@@ -76,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
         samples_per_mistake=args.samples_per_mistake, sampler=args.sampler, rounds=args.max_rounds,
         min_confidence=args.min_confidence, unlabelled=args.unlabelled, pool_space=args.pool_space,
         max_points_per_round=args.max_points_per_round, pool_labelled=args.pool_labelled,
+        selection_share=args.selection_share,
     )
     if args.seeds < 1:
         raise AgoraError(f"--seeds {args.seeds}: give at least 1.")
-    for option, value in (("--settings", args.settings), ("--max-rounds", args.max_rounds)):
+    for option, value in (("--settings", args.settings), ("--max-rounds", args.max_rounds),
+                          ("--selection-share", args.selection_share or None)):
         if value is not None and not options.agora:
             raise AgoraError(f"{option} sets Agora's loop: add --agora, or drop {option}.")
     if args.unlabelled and not (options.agora or (options.distill and args.pool_labelled)):
