@@ -74,8 +74,9 @@ class AgoraTrainer(Trainer):
     with top probability >= ``agora_min_confidence`` (every tag, for token classification) and appends them to
     the training set, then drops the worst share of settings. Without a labeller (``labeller=``, or
     ``args.agora_labeller``, a saved teacher's folder) no points are generated: the loop is then successive
-    halving over the settings. ``train()`` leaves the best model of all rounds in ``self.model`` and
-    saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
+    halving over the settings. With ``agora_selection_share`` that share of the development set is held out: it
+    scores the settings and rounds, and mistakes are found on the rest only. ``train()`` leaves the best model of
+    all rounds in ``self.model`` and saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
     ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in ``output_dir/adapter``.
     The test set is read before the loop (checks: labels, no overlap with the development set) and after it
     (:meth:`evaluate_test`), never during. Each round is logged (``self.log``) and written to
@@ -180,7 +181,8 @@ class AgoraTrainer(Trainer):
             entry = AgoraRound(round=index, settings=[{"setting": runs[i].setting, "score": runs[i].score}
                                                      for i in ranked],
                                best_setting=top.setting, train_size=len(train), mistakes=len(wrong),
-                               mistake_indices=[dev_rows[k] for k in wrong], dropped=[runs[i].setting for i in ranked[len(survivors):]])
+                               mistake_indices=[dev_rows[k] for k in wrong],
+                               dropped=[runs[i].setting for i in ranked[len(survivors):]])
             if last:
                 entry.notes.append("last round: no points generated (no later round would train on them)")
             elif labeller is not None and not wrong:
