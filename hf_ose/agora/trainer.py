@@ -76,8 +76,9 @@ class AgoraTrainer(Trainer):
     ``args.agora_labeller``, a saved teacher's folder) no points are generated: the loop is then successive
     halving over the settings. With ``agora_selection_share`` that share of the development set is held out: it
     scores the settings and rounds, and mistakes are found on the rest only. ``train()`` leaves the best model of
-    all rounds in ``self.model`` and saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved merged, so stock
-    ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in ``output_dir/adapter``.
+    all rounds in ``self.model`` and saves it with the tokenizer in ``output_dir``; a PEFT (LoRA) model is saved
+    merged, so stock ``AutoModelForSequenceClassification.from_pretrained`` loads it, with its adapter in
+    ``output_dir/adapter``.
     The test set is read before the loop (checks: labels, no overlap with the development set) and after it
     (:meth:`evaluate_test`), never during. Each round is logged (``self.log``) and written to
     ``agora_report.json``; :attr:`agora_report` holds the :class:`AgoraReport`.
