@@ -178,10 +178,13 @@ class FinishedRun:
     output: TrainOutput
 
 
-def run_key(setting: dict[str, Any], train_set: Dataset) -> str:
-    """A digest of the setting and the training rows (token ids, labels, teacher targets)."""
+def run_key(setting: dict[str, Any], train_set: Dataset, *evaluated: Dataset | None) -> str:
+    """A digest of the setting, the training rows (token ids, labels, teacher targets) and the rows the run is
+    scored on and predicts (``None`` ones skipped)."""
     digest = hashlib.sha256(json.dumps(setting, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(train_set.to_dict(), sort_keys=True, default=float).encode())
+    for rows in (train_set, *evaluated):
+        if rows is not None:
+            digest.update(json.dumps(rows.to_dict(), sort_keys=True, default=float).encode())
     return digest.hexdigest()[:16]
 
 

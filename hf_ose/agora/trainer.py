@@ -210,8 +210,7 @@ class AgoraTrainer(Trainer):
         setting and rows is reused and an interrupted one resumes from its last checkpoint
         (:mod:`hf_ose.agora.records`)."""
         folder = Path(self.args.output_dir) / "agora" / f"round-{round_index}" / f"setting-{index}"
-        share = self.args.agora_selection_share
-        key = run_key({**setting, "agora_selection_share": share} if share else setting, train_set)
+        key = run_key(setting, train_set, dev_set, selection_set)
         if self._resume:
             model = self._initial_copy() if self._initial_model is not None else self.call_model_init()
             finished = load_run(folder, key, model)
