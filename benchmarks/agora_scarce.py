@@ -30,7 +30,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import argparse
-import json
 import shutil
 import statistics
 import time
@@ -38,13 +37,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from _agora_common import (ADDED_LATER, CANDIDATES, DATA, PARENT, add_training_options, inherit, save, start,
-                           without_dev_rows_in_test)
+from _agora_common import (ADDED_LATER, CANDIDATES, DATA, PARENT, add_training_options, inherit, save, scarce_task,
+                           start, without_dev_rows_in_test)
 
 from hf_ose.agora.finetuning import FinetuneOptions, load_teacher, train_student
 from hf_ose.agora.records import AgoraReport
-from hf_ose.io import atomic_write
-from hf_ose.tasks import Task, load_task
+from hf_ose.tasks import load_task
 
 TEACHER, PLAIN, CONTROL = "teacher", "student", "student + best setting"
 EDITS, POOL, POOL_DISTILL = "student + Agora (edits)", "student + Agora (pool)", "student + distillation on pool"
@@ -82,20 +80,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.student = args.student or CANDIDATES[0]  # a smoke run does not search: speed is printed, not enforced
         args.settings = args.settings or [{"learning_rate": 1e-4}, {"learning_rate": 2e-4}]
     return args
-
-
-def scarce_task(full: Task, labelled: int, pool_rows: int | None, test_rows: int | None,
-                folder: Path) -> tuple[Task, Path]:
-    """``labelled`` training rows and as many development rows (a seed-0 draw), and the pool file: the rest of
-    the training split, labels removed (at most ``pool_rows``), one row per text (sentences, or words)."""
-    train = full.train.shuffle(seed=0)
-    rest = range(labelled, len(train) if pool_rows is None else min(len(train), labelled + pool_rows))
-    task = replace(full, train=train.select(range(labelled))).subsample(validation=labelled, test=test_rows, seed=0)
-    pool = folder / "pool.jsonl"
-    if not pool.is_file():
-        column = full.text_columns[0]
-        atomic_write(pool, "".join(json.dumps({column: text}) + "\n" for text in train.select(rest)[column]))
-    return task, pool
 
 
 def benchmark_size(labelled: int, args: argparse.Namespace, config: Any, parent: Any, tokenizer: Any,
