@@ -88,8 +88,8 @@ def scarce_task(full: Task, labelled: int, pool_rows: int | None, test_rows: int
                 folder: Path) -> tuple[Task, Path]:
     """``labelled`` training rows and as many development rows (a seed-0 draw), and the pool file: the rest of
     the training split, labels removed (at most ``pool_rows``), one row per text (sentences, or words)."""
-    train = full.train.shuffle(seed=0)
-    task = replace(full, train=train.select(range(labelled))).subsample(validation=labelled, test=test_rows, seed=0)
+    task = replace(full, train=full.train.shuffle(seed=0).select(range(labelled))).subsample(
+        validation=labelled, test=test_rows, seed=0)
     pool = folder / "pool.jsonl"
     if not pool.is_file():
         column = full.text_columns[0]

@@ -32,15 +32,15 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification
 
 from _agora_common import DATA, pool_split, scarce_task, without_dev_rows_in_test
 
 from hf_ose.agora.finetuning import FinetuneOptions, load_teacher, train_student
 from hf_ose.agora.labellers import as_labeller
+from hf_ose.agora.records import AgoraReport
 from hf_ose.agora.samplers import NearestNeighbourSampler
 from hf_ose.latency import cpu_description
-from hf_ose.tasks import load_task
+from hf_ose.tasks import Task, load_task
 
 COLUMNS = ("labels right", "mean confidence", "confidence >= 0.9", "mistake's class")
 
@@ -55,34 +55,38 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def seed_figures(labelled: int, seed: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """The figures of the texts near the control's dev mistakes and of as many random pool texts, for one seed."""
+def scarce_draw(args: argparse.Namespace) -> tuple[Task, dict[str, set[int]], list[str]]:
+    """agora_scarce.py's task at ``--labelled`` rows, the pool's hidden labels by text, and the pool texts Agora
+    samples from (the task's own texts left out, as AgoraTrainer leaves them out)."""
     full = without_dev_rows_in_test(load_task(DATA / "sst2"))
-    work = args.work / f"labelled-{labelled}"
-    task, _ = scarce_task(full, labelled, args.pool_rows, None, work)
-    pool = pool_split(full, labelled, args.pool_rows)
+    task, _ = scarce_task(full, args.labelled, args.pool_rows, None, args.work / f"labelled-{args.labelled}")
+    pool = pool_split(full, args.labelled, args.pool_rows)
     hidden: dict[str, set[int]] = {}
     for text, label in zip(pool["sentence"], pool["label"]):
         hidden.setdefault(text, set()).add(label)
-    teacher = load_teacher(work / f"seed-{seed}" / "teacher", task)
+    own = set(task.train["sentence"]) | set(task.validation["sentence"]) | set(task.test["sentence"])
+    return task, hidden, [text for text in hidden if text not in own]
+
+
+def seed_figures(seed: int, task: Task, hidden: dict[str, set[int]], texts: list[str],
+                 args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The figures of the texts near the control's dev mistakes and of as many random pool texts, for one seed."""
+    work = args.work / f"labelled-{args.labelled}"
+    teacher, tokenizer = load_teacher(work / f"seed-{seed}" / "teacher", task)
     folder = work / f"seed-{seed}" / "label-quality-control"
     shutil.rmtree(folder, ignore_errors=True)
     control = FinetuneOptions(agora=True, rounds=1, distill=True)
-    train_student(work / "student-init", task, folder, control, seed, teacher)
-    student = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    dev_texts, dev_labels = list(task.validation["sentence"]), list(task.validation["label"])
-    predicted = as_labeller(student, tokenizer=teacher[1]).probabilities(dev_texts).argmax(axis=1)
-    mistakes = [i for i, (p, y) in enumerate(zip(predicted, dev_labels)) if p != y]
-    own = set(task.train["sentence"]) | set(dev_texts) | set(task.test["sentence"])
-    texts = [text for text in dict.fromkeys(pool["sentence"]) if text not in own]
-    sampler = NearestNeighbourSampler(teacher[0], teacher[1], texts, batch_size=64, draw_once=True)
-    drawn = sampler.sample([dev_texts[i] for i in mistakes], args.samples_per_mistake, tokenizer=teacher[1],
+    train_student(work / "student-init", task, folder, control, seed, (teacher, tokenizer))
+    mistakes = AgoraReport.load(folder).rounds[0].mistake_indices  # the rows Agora's first round samples near
+    shutil.rmtree(folder, ignore_errors=True)
+    dev_texts, dev_labels = task.validation["sentence"], task.validation["label"]
+    sampler = NearestNeighbourSampler(teacher, tokenizer, texts, batch_size=64, draw_once=True)
+    drawn = sampler.sample([dev_texts[i] for i in mistakes], args.samples_per_mistake, tokenizer=tokenizer,
                            max_length=128, seed=seed)
     near = [(text, dev_labels[i]) for i, group in zip(mistakes, drawn) for text in group]
     chosen = random.Random(seed).sample(texts, len(near))
-    labeller = as_labeller(teacher[0], tokenizer=teacher[1])
-    shutil.rmtree(folder, ignore_errors=True)
-    print(f"[{labelled}] seed {seed}: control dev accuracy {1 - len(mistakes) / len(dev_texts):.1%}, "
+    labeller = as_labeller(teacher, tokenizer=tokenizer)
+    print(f"[{args.labelled}] seed {seed}: control dev accuracy {1 - len(mistakes) / len(dev_texts):.1%}, "
           f"{len(mistakes)} mistakes, {len(near)} texts near them", flush=True)
     return {"near the control's dev mistakes": score(labeller, [t for t, _ in near], hidden, [y for _, y in near]),
             "random pool texts": score(labeller, chosen, hidden, None)}
@@ -105,7 +109,8 @@ def score(labeller: Any, texts: list[str], hidden: dict[str, set[int]],
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     print(f"CPU: {cpu_description()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    runs = [seed_figures(args.labelled, seed, args) for seed in range(args.seeds)]
+    task, hidden, texts = scarce_draw(args)
+    runs = [seed_figures(seed, task, hidden, texts, args) for seed in range(args.seeds)]
     print(f"\nSST-2, {args.labelled} labelled rows, teacher labels against the pool's hidden labels "
           f"(mean ± std over {len(runs)} seeds)")
     header = f"{'texts':<34}{'per seed':>9}" + "".join(f"{name:>22}" for name in COLUMNS)
