@@ -315,7 +315,38 @@ def test_compress_passes_the_pool_to_its_agora_stage_and_refuses_a_missing_file(
     pool.write_text("a gripping , honest film\n")
     parser = argparse.ArgumentParser()
     compress_command.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["compress", "p/", "--task", "sst2", "--out", "o", "--unlabelled", str(pool)])
-    assert compress_command._settings(args).settings_for("unlabelled") == {"unlabelled": str(pool)}
+    args = parser.parse_args(["compress", "p/", "--task", "sst2", "--out", "o", "--unlabelled", str(pool),
+                              "--pool-labelled", "300"])
+    assert compress_command._settings(args).settings_for("unlabelled", "pool_labelled") == {
+        "unlabelled": str(pool), "pool_labelled": 300}
     with pytest.raises(CompressSettingsError, match="unlabelled='missing.txt' is not a file"):
         CompressSettings(parent="p", task="t", unlabelled="missing.txt")
+    with pytest.raises(CompressSettingsError, match="pool_labelled=300 draws from the unlabelled file"):
+        CompressSettings(parent="p", task="t", pool_labelled=300)
+    with pytest.raises(CompressSettingsError, match="pool_labelled=-2: give a number of pool texts"):
+        CompressSettings(parent="p", task="t", unlabelled=str(pool), pool_labelled=-2)
+
+
+def test_compress_options_added_later_leave_a_recorded_runs_fingerprints_as_they_were() -> None:
+    """A run recorded before ``pool_labelled`` existed resumes its finetune stage: at the default the option is not
+    part of the fingerprint."""
+    assert CompressSettings(parent="p", task="t").settings_for("seed", "pool_labelled") == {"seed": 0}
+
+
+@slow
+def test_compress_finetune_stage_trains_on_the_pool_texts_the_teacher_labelled(minilm_path, sst2_dir, tmp_path):
+    from hf_ose.compression.pipeline import finetune_stage
+    from hf_ose.tasks import load_task
+
+    teacher = _tiny_classifier(tmp_path / "teacher", minilm_path, num_labels=2)
+    student = _tiny_classifier(tmp_path / "student", minilm_path, num_labels=2)
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(_pool()) + "\n")
+    settings = CompressSettings(parent=str(teacher), task=str(sst2_dir), unlabelled=str(pool), pool_labelled=30,
+                                student_epochs=1.0, agora_rounds=1, max_length=32)
+    task = load_task(str(sst2_dir)).subsample(train=32, validation=24, test=16)
+    stage = tmp_path / "finetune"
+    outputs = finetune_stage(settings, task, teacher, student, stage, progress=False)
+    report = AgoraReport.load(stage / "model")
+    assert outputs["pool_labelled"] == report.pool_labelled == report.pool_rows_kept == 30
+    assert report.rounds[0].train_size == 32 + 30

@@ -54,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     command.add_argument("--unlabelled", metavar="FILE",
                          help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv; words in 'tokens' for "
                               "NER): Agora samples its new points from it, near the development mistakes")
+    command.add_argument("--pool-labelled", type=int, metavar="N",
+                         help="random --unlabelled texts the teacher labels up front as extra training rows (soft "
+                              "targets; -1: all; default 0): with scarce labels, the measured best use of a pool")
     command.add_argument("--checkpoint-steps", type=int,
                          help="steps between the checkpoints a killed fine-tune resumes from (default 100)")
     command.add_argument("--threads", type=int,
@@ -91,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 #: Options passed to the settings under their own names when given (left out, the settings' defaults apply, or
 #: ``--quick``'s).
 _PASSED = ("teacher", "precision", "runtime", "epsilon", "seed", "threads", "min_agreement", "checkpoint_steps",
-           "teacher_epochs", "distill_steps", "student_epochs", "unlabelled")
+           "teacher_epochs", "distill_steps", "student_epochs", "unlabelled", "pool_labelled")
 
 
 def _settings(args: argparse.Namespace) -> CompressSettings:

@@ -309,7 +309,9 @@ def _card_inputs(settings: CompressSettings, out: Path, stages: dict[str, dict[s
     else:
         kind = {"teacher": f"{parent_name} fine-tuned on {task_name}",
                 "distillation": (f"inherited from the teacher, distilled {settings.distill_steps} steps on the training "
-                                 f"text, then fine-tuned with {DISTILLATION_LOSSES[summary['kind']]}"),
+                                 f"text, then fine-tuned with {DISTILLATION_LOSSES[summary['kind']]}"
+                                 + (f", {tuned['pool_labelled']} texts of an unlabelled in-domain pool labelled by the "
+                                    "teacher added to the training rows" if tuned.get("pool_labelled") else "")),
                 "notes": summary["notes"]}
     return CardInputs(
         name=f"{parent_name}-{task_name}-ose", base_model=settings.parent,

@@ -159,11 +159,11 @@ def _student_with_head(run: StageRunner, settings: CompressSettings, task: Task,
                   lambda folder: student_stage(settings, task, out / teacher["model"], out / pick["config"], folder,
                                                progress))
     tuned = run("finetune", (*ROWS, "max_length", "student_epochs", "learning_rate", "agora_rounds",
-                             "agora_settings", "samples_per_mistake", "seed", "unlabelled"),
+                             "agora_settings", "samples_per_mistake", "seed", "unlabelled", "pool_labelled"),
                 ("teacher", "student"),
                 lambda: f"AgoraTrainer, up to {_count(settings.agora_rounds, 'round')} x "
                         f"{_count(len(settings.agora_settings), 'setting')} x {_count(settings.student_epochs, 'epoch')}"
-                        f" on {len(task.train)} rows"
+                        f" on {len(task.train)} rows" + _pool_rows_plan(settings)
                         + (" + points from the unlabelled pool" if settings.unlabelled else " + the points generated")
                         + " near the development mistakes, distilling from the teacher",
                 lambda folder: finetune_stage(settings, task, out / teacher["model"], out / student["model"], folder,
@@ -197,6 +197,14 @@ def _embedding_student(run: StageRunner, settings: CompressSettings, task: Task,
                    lambda folder: embedding_stages.export_stage(settings, task, out / tuned["model"], folder,
                                                                 runtimes))
     return exported, tuned
+
+
+def _pool_rows_plan(settings: CompressSettings) -> str:
+    """The pool texts labelled up front, as the finetune stage's plan names them ('' without)."""
+    if not settings.pool_labelled:
+        return ""
+    count = "every text" if settings.pool_labelled == -1 else _count(settings.pool_labelled, "text")
+    return f" + {count} of the unlabelled pool labelled by the teacher up front"
 
 
 def _teacher_plan(settings: CompressSettings, task: Task) -> str:
@@ -316,7 +324,8 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
         metric_for_best_model=task.metric_name, agora_max_length=settings.max_length,
         agora_settings=[dict(setting) for setting in settings.agora_settings],
         agora_max_rounds=settings.agora_rounds, agora_samples_per_mistake=settings.samples_per_mistake,
-        distill=True, agora_unlabelled=settings.unlabelled, **_checkpoints(settings), **_COMMON,
+        distill=True, agora_unlabelled=settings.unlabelled, agora_pool_labelled=settings.pool_labelled,
+        **_checkpoints(settings), **_COMMON,
     )
     with trainer_bars("agora", rounds=settings.agora_rounds, show=progress):
         trainer = agora_trainer(student, tokenizer, task, args, labeller)
@@ -325,8 +334,8 @@ def finetune_stage(settings: CompressSettings, task: Task, teacher_dir: Path, st
     report = trainer.agora_report
     return {"model": f"{folder.name}/model", "report": f"{folder.name}/model/agora_report.json",
             "metric": task.metric_name, "dev_score": report.dev_score, "test_score": report.test_metric,
-            "rounds": len(report.rounds),
-            "kept_points": sum(entry.kept for entry in report.rounds)}
+            "rounds": len(report.rounds), "kept_points": sum(entry.kept for entry in report.rounds),
+            "pool_labelled": report.pool_labelled}
 
 
 def _relation_heads(student: Any, teacher: Any) -> int:

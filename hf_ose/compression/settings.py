@@ -25,6 +25,9 @@ QUICK: dict[str, Any] = {
     "train_rows": 512, "validation_rows": 128, "test_rows": 128, "agreement_rows": 128, "teacher_epochs": 1.0,
     "distill_steps": 20, "student_epochs": 1.0, "agora_rounds": 2, "latency_samples": 4,
 }
+#: Options added after compress runs were first recorded, with their defaults: at its default such an option stays
+#: out of a stage's fingerprint, so a run recorded before it existed resumes without re-running a stage.
+ADDED_LATER: dict[str, Any] = {"pool_labelled": 0}
 
 
 class CompressSettingsError(HfOseError, ValueError):
@@ -74,6 +77,9 @@ class CompressSettings:
     agreement_rows: int = 1000
     #: A file of unlabelled in-domain text: Agora samples its points from it (AgoraArguments.agora_unlabelled).
     unlabelled: str | None = None
+    #: Random ``unlabelled`` texts the teacher labels before Agora's loop, added as training rows (soft targets);
+    #: -1: the whole file (AgoraArguments.agora_pool_labelled). With scarce labels, the measured best use of a pool.
+    pool_labelled: int = 0
 
     def __post_init__(self) -> None:
         if self.error != "prior":
@@ -99,6 +105,12 @@ class CompressSettings:
         if self.unlabelled is not None and not Path(self.unlabelled).is_file():
             raise CompressSettingsError(f"unlabelled={self.unlabelled!r} is not a file: give a file of unlabelled "
                                         "in-domain text (.txt one a line, or .jsonl/.csv/.tsv), or leave it out.")
+        if not isinstance(self.pool_labelled, int) or self.pool_labelled < -1:
+            raise CompressSettingsError(f"pool_labelled={self.pool_labelled!r}: give a number of pool texts >= 0, "
+                                        "or -1 for the whole file.")
+        if self.pool_labelled and self.unlabelled is None:
+            raise CompressSettingsError(f"pool_labelled={self.pool_labelled} draws from the unlabelled file: give "
+                                        "unlabelled (--unlabelled FILE), or leave pool_labelled out.")
         for name in ("train_rows", "validation_rows", "test_rows"):
             if getattr(self, name) is not None and getattr(self, name) < 8:
                 raise CompressSettingsError(f"{name}={getattr(self, name)}: give at least 8 rows, or None for all.")
@@ -111,10 +123,12 @@ class CompressSettings:
         return cls(parent=parent, task=task, **{**QUICK, "runtime": runtime_for("onnx", precision), **options})
 
     def settings_for(self, *names: str) -> dict[str, Any]:
-        """The named options as JSON values: what a stage's fingerprint covers."""
+        """The named options as JSON values: what a stage's fingerprint covers (an :data:`ADDED_LATER` option only
+        when it is not at its default)."""
         values = asdict(self)
         values["budget"] = self.budget.limits()
-        return {name: values[name] for name in names}
+        return {name: values[name] for name in names
+                if name not in ADDED_LATER or values[name] != ADDED_LATER[name]}
 
 
 def runtimes_at(precision: str) -> tuple[str, ...]:
