@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,9 @@ QUICK: dict[str, Any] = {
     "train_rows": 512, "validation_rows": 128, "test_rows": 128, "agreement_rows": 128, "teacher_epochs": 1.0,
     "distill_steps": 20, "student_epochs": 1.0, "agora_rounds": 2, "latency_samples": 4,
 }
-#: Options added after compress runs were first recorded, with their defaults: at its default such an option stays
-#: out of a stage's fingerprint, so a run recorded before it existed resumes without re-running a stage.
-ADDED_LATER: dict[str, Any] = {"pool_labelled": 0}
+#: Options added after compress runs were first recorded: at its default such an option stays out of a stage's
+#: fingerprint, so a run recorded before it existed resumes without re-running a stage.
+ADDED_LATER: tuple[str, ...] = ("pool_labelled",)
 
 
 class CompressSettingsError(HfOseError, ValueError):
@@ -127,8 +127,8 @@ class CompressSettings:
         when it is not at its default)."""
         values = asdict(self)
         values["budget"] = self.budget.limits()
-        return {name: values[name] for name in names
-                if name not in ADDED_LATER or values[name] != ADDED_LATER[name]}
+        defaults = {option.name: option.default for option in fields(self) if option.name in ADDED_LATER}
+        return {name: values[name] for name in names if name not in defaults or values[name] != defaults[name]}
 
 
 def runtimes_at(precision: str) -> tuple[str, ...]:
