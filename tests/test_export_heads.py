@@ -6,7 +6,6 @@ a slow check on the real parent with a fitted tagging head on WNUT-17."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ from transformers import (
 )
 
 from hf_ose.commands import main
-from hf_ose.data import read_rows
-from hf_ose.export import TOLERANCES, ExportError, check_parity, export, get_export_backend
+from hf_ose.data import load_texts, read_rows
+from hf_ose.export import ExportError, check_parity, export, get_export_backend
 from hf_ose.export.parity import parity_kind
 from .testing_utils import slow
 
@@ -137,6 +136,41 @@ def test_tag_agreement_counts_real_tokens_only(tagger_dir, minilm_path):
     assert any(line.startswith("tag agreement") for line in flipped.failures)
 
 
+def test_label_flips_where_pytorch_nearly_ties_are_reported_not_gated(minilm_path, sst2_dir):
+    """A tenth of the median margin is the cut-off: flipping every label under it keeps the artifact however many
+    flip; flipping labels above it refuses it."""
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(**TINY, num_labels=2, initializer_range=0.2)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    texts = load_texts(sst2_dir / "validation.tsv")[:96]
+    honest = check_parity(model, tokenizer, _pytorch_session(model), precision="int8", input_names=INPUTS,
+                          texts=texts, kind="classification")
+    assert honest.agreement == 1.0 and honest.near_ties > 0  # no flip, but near-ties all the same
+
+    def swap_labels_with_margin(low: float, high: float):
+        def change(inputs, output):
+            margin = np.abs(output[:, 1] - output[:, 0])
+            where = (margin >= low) & (margin < high)
+            output[where] = output[where][:, ::-1]
+        return change
+
+    def check(low, high):
+        return check_parity(model, tokenizer, _pytorch_session(model, swap_labels_with_margin(low, high)),
+                            precision="int8", input_names=INPUTS, texts=texts, kind="classification")
+
+    margins = np.concatenate([np.abs(np.diff(_pytorch_session(model)(
+        {name: np.asarray(value, dtype=np.int64) for name, value in tokenizer(
+            texts, padding=True, padding_side=side, return_tensors="np").items() if name in INPUTS}), axis=-1))[:, 0]
+        for side in ("right", "left")])
+    cut_off = 0.1 * np.median(margins)
+    ties = check(0.0, 0.9 * cut_off)
+    assert ties.agreement < 0.98 and ties.decisive_agreement == 1.0 and ties.passed
+    assert "without the" in ties.summary()
+    decisive = check(1.5 * cut_off, 5 * cut_off)
+    assert decisive.decisive_agreement < 0.98 and not decisive.passed
+    assert decisive.failures[0].startswith("prediction agreement") and "near-ties" in decisive.failures[0]
+
+
 def test_a_regression_model_is_checked_by_score_correlation_and_difference(regressor_dir, tmp_path):
     report = export(regressor_dir, tmp_path, backend="onnx", precision="int8", calibration=SENTENCES)
     assert report.head == "text-classification" and report.parity.kind == "regression"
@@ -228,7 +262,9 @@ def test_the_real_parent_as_a_wnut17_tagger_keeps_its_tags_in_int8(backend, mini
     tokenizer.save_pretrained(tmp_path / "tagger")
     validation = [row["tokens"] for row in read_rows(WNUT / "validation.jsonl")]
     report = export(tmp_path / "tagger", tmp_path / "out", backend=backend, precision="int8", calibration=validation,
-                    calibration_size=100, parity_size=100, tolerance=replace(TOLERANCES["int8"], min_agreement=0.95))
-    print(f"{backend} int8 on WNUT-17: {report.parity.summary()}")  # measured: ONNX 97.6% of 4,000+ tokens
+                    calibration_size=100, parity_size=100)
+    # Measured on 3,360 tokens: ONNX 97.62% (99.01% without the 130 near-ties), OpenVINO 98.72% (99.78%): the
+    # default gate keeps both, although ONNX flips over 2% of all tags.
+    print(f"{backend} int8 on WNUT-17: {report.parity.summary()}")
     assert report.parity.texts == 100 and report.parity.tokens > 2000 and report.samples.held_out == 100
-    assert report.parity.agreement >= 0.95
+    assert report.parity.agreement >= 0.95 and report.parity.decisive_agreement >= 0.98 and report.parity.near_ties

@@ -10,6 +10,14 @@ Only real tokens are compared (padding positions carry no meaning). What is meas
 - feature extractors: the mean cosine similarity of a real token's two vectors (on the worse padding side) and
   its 1st percentile (99% of real tokens at least this close), plus the largest hidden-state difference.
 
+A classifier's flips where PyTorch itself nearly ties are reported, not gated: a prediction whose margin (its top
+two logits apart) is under a tenth of the median margin over the parity texts (``Tolerance.near_tie``) is a
+near-tie, and the agreement gate counts the other predictions. The cut-off uses PyTorch's outputs only, so a
+worse artifact cannot widen it, and it scales with how confident the model is: README's student (one epoch on
+256 SST-2 rows, median margin 0.29) lost 9 of 400 labels to OpenVINO int8 (97.75%), all at margins of 0.002 to
+0.025, under the cut-off of 0.029 that leaves out 32 predictions, while its int8 margins correlated 0.999 with
+PyTorch's.
+
 The single worst token's cosine is reported, not gated: it is the minimum of thousands of figures, so it falls as
 more texts are compared. On all-MiniLM-L6-v2's ONNX int8 it was 0.891 on 32 SST-2 sentences, one [SEP] of a
 six-token sentence left-padded to 32 tokens (0.976 unpadded), while the mean stayed 0.985-0.986 from 32 to 300
@@ -60,10 +68,12 @@ class Tolerance:
     """What an artifact of one precision must meet to be kept; each figure applies to the heads that have it."""
 
     max_abs_diff: float  #: largest absolute output difference (logits, scores, or hidden states on real tokens)
-    min_agreement: float  #: classifiers: least share of labels (token classifiers: of tags) equal to PyTorch's
+    min_agreement: float  #: classifiers: least share of labels (or tags) equal to PyTorch's, near-ties left out
     min_mean_cosine: float  #: feature extractors: least mean token cosine, on the worse padding side
     min_low_cosine: float = -1.0  #: feature extractors: least 1st-percentile token cosine
     min_correlation: float = -1.0  #: regression: least Pearson correlation of the scores with PyTorch's
+    #: classifiers: a prediction whose PyTorch margin is under this share of the median margin is a near-tie
+    near_tie: float = 0.1
 
 
 #: fp32 differs from PyTorch by float rounding only (measured <= 3e-5 on all-MiniLM-L6-v2 with fused attention).
@@ -73,10 +83,12 @@ class Tolerance:
 #: above 0.95; broken artifacts fall well below (random weights ~0, two layers swapped 0.65-0.89, the attention
 #: mask ignored 0.78, one layer run twice 0.92, per-tensor weights 0.95 with 1% of tokens under 0.85). Labels flip
 #: only where PyTorch's own margin is tiny: fine-tuned on SST-2, int8 agreed on 98.3% (ONNX) and 98.9% (OpenVINO)
-#: of the test rows with accuracy within 0.5 points, so the label gate is 98%: it refuses broken artifacts, not
-#: near-ties (at 99% one flip in a 64-text sample refused a sound artifact). int8's largest difference is reported,
-#: not gated: it scales with the outputs and grows with the sample (a WNUT-17 tagger fitted on the real parent
-#: moved logits by 2.5-3.3 while its tags held; honest hidden states by 0.53-1.23 from 100 to 300 sentences).
+#: of the test rows with accuracy within 0.5 points, so the label gate is 98% of the predictions that are not
+#: near-ties (``near_tie``): it refuses broken artifacts, not near-ties (at 99% one flip in a 64-text sample
+#: refused a sound artifact; a barely trained student flips more than 2% of its labels, all near-ties: see the
+#: module's docstring). int8's largest difference is reported, not gated: it scales with the outputs and grows
+#: with the sample (a WNUT-17 tagger fitted on the real parent moved logits by 2.5-3.3 while its tags held; honest
+#: hidden states by 0.53-1.23 from 100 to 300 sentences).
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, min_mean_cosine=0.99999, min_low_cosine=0.9999,
                       min_correlation=0.9999),
@@ -102,6 +114,8 @@ class ParityResult:
     low_cosine: float | None = None  #: feature extractors: 1st percentile of the token cosines
     correlation: float | None = None  #: regression: Pearson correlation of the scores
     tokens: int | None = None  #: token classifiers and feature extractors: real tokens compared (both sides)
+    decisive_agreement: float | None = None  #: classifiers: ``agreement`` on the predictions that are not near-ties
+    near_ties: int | None = None  #: classifiers: predictions (both sides) whose margin is under the near-tie cut-off
 
     @property
     def failures(self) -> list[str]:
@@ -111,12 +125,12 @@ class ParityResult:
             found.append(f"max abs output difference {self.max_abs_diff:.3g} > {tol.max_abs_diff:.3g} "
                          f"(by {self.max_abs_diff - tol.max_abs_diff:.3g})")
         what = "tag" if self.kind == "token-classification" else "prediction"
-        for figure, value, least in ((f"{what} agreement", self.agreement, tol.min_agreement),
+        for figure, value, least in ((f"{what} agreement", self.decisive_agreement, tol.min_agreement),
                                      ("mean token cosine", self.mean_cosine, tol.min_mean_cosine),
                                      ("1st-percentile token cosine", self.low_cosine, tol.min_low_cosine),
                                      ("score correlation", self.correlation, tol.min_correlation)):
             if value is not None and not value >= least:
-                found.append(f"{figure} {value:.2%} < {least:.2%}" if "agreement" in figure
+                found.append(f"{figure} {value:.2%} < {least:.2%}{self._near_tie_note()}" if "agreement" in figure
                              else f"{figure} {value:.5f} < {least:.5f}")
         if self.kind == "regression" and self.correlation is None:
             found.append(f"the scores do not vary over the {self.texts} texts, so their correlation is undefined: "
@@ -131,7 +145,9 @@ class ParityResult:
         """The figures measured, in one line (e.g. for a log or the command line)."""
         figures = [f"max abs difference {self.max_abs_diff:.3g}"]
         if self.agreement is not None:
-            figures.append(f"{'tag ' if self.kind == 'token-classification' else ''}agreement {self.agreement:.2%}")
+            decisive = f" ({self.decisive_agreement:.2%}{self._near_tie_note()})" if self.near_ties else ""
+            figures.append(f"{'tag ' if self.kind == 'token-classification' else ''}agreement {self.agreement:.2%}"
+                           + decisive)
         if self.correlation is not None:
             figures.append(f"score correlation {self.correlation:.5f}")
         if self.mean_cosine is not None:
@@ -142,6 +158,9 @@ class ParityResult:
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "passed": self.passed}
+
+    def _near_tie_note(self) -> str:
+        return f" without the {self.near_ties} near-ties" if self.near_ties else ""
 
 
 def parity_kind(model: PreTrainedModel, head: str) -> str:
@@ -171,9 +190,14 @@ def check_parity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ses
         texts = [text.split() if isinstance(text, str) else text for text in texts]
     sides = [_compare_side(model, tokenizer, session, texts, input_names, side, kind) for side in ("right", "left")]
     diff = max(side["diff"] for side in sides)
-    agreement = mean_cosine = low_cosine = correlation = tokens = None
+    tolerance = tolerance or TOLERANCES[precision]
+    agreement = decisive_agreement = near_ties = mean_cosine = low_cosine = correlation = tokens = None
     if kind in ("classification", "token-classification"):
-        agreement = float(np.concatenate([side["agree"] for side in sides]).mean())
+        agree = np.concatenate([side["agree"] for side in sides])
+        margins = np.concatenate([side["margins"] for side in sides])
+        decisive = margins >= tolerance.near_tie * np.median(margins) if margins.size else margins.astype(bool)
+        agreement, near_ties = float(agree.mean()), int((~decisive).sum())
+        decisive_agreement = float(agree[decisive].mean()) if decisive.any() else agreement
     if kind == "regression":
         correlation = pearson(np.concatenate([side["ours"] for side in sides]),
                               np.concatenate([side["theirs"] for side in sides]))
@@ -185,8 +209,9 @@ def check_parity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, ses
         mean_cosine = float(min(side["cosines"].mean() for side in sides))
         low_cosine, min_cosine = float(np.percentile(cosines, 1)), float(cosines.min())
     return ParityResult(precision=precision, texts=len(texts), max_abs_diff=float(diff), agreement=agreement,
-                        min_cosine=min_cosine, tolerance=tolerance or TOLERANCES[precision], kind=kind,
-                        mean_cosine=mean_cosine, low_cosine=low_cosine, correlation=correlation, tokens=tokens)
+                        min_cosine=min_cosine, tolerance=tolerance, kind=kind, mean_cosine=mean_cosine,
+                        low_cosine=low_cosine, correlation=correlation, tokens=tokens,
+                        decisive_agreement=decisive_agreement, near_ties=near_ties)
 
 
 def pearson(ours: np.ndarray, theirs: np.ndarray) -> float | None:
@@ -200,8 +225,8 @@ def pearson(ours: np.ndarray, theirs: np.ndarray) -> float | None:
 def _compare_side(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, session: Session, texts: list[Text],
                   names: list[str], side: str, kind: str) -> dict[str, object]:
     """One padding side's figures, batch by batch: the largest difference on compared outputs, and what ``kind``
-    needs (label or tag agreement, scores, token cosines)."""
-    diffs, agree, ours, theirs, cosines, tokens = [], [], [], [], [], 0
+    needs (label or tag agreement with PyTorch's margins, scores, token cosines)."""
+    diffs, agree, margins, ours, theirs, cosines, tokens = [], [], [], [], [], [], 0
     for start in range(0, len(texts), BATCH_SIZE):
         batch = tokenize(tokenizer, texts[start:start + BATCH_SIZE], padding=True, truncation=True,
                          max_length=MAX_LENGTH, padding_side=side, return_tensors="np",
@@ -222,6 +247,9 @@ def _compare_side(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, se
         diffs.append(float(np.abs(output - reference).max()) if output.size else 0.0)
         if kind in ("classification", "token-classification"):
             agree.append(output.argmax(-1) == reference.argmax(-1))
+            top_two = np.sort(reference, axis=-1)[..., -2:]  # one label: never a tie
+            margins.append(top_two[..., -1] - top_two[..., 0] if reference.shape[-1] > 1
+                           else np.full(reference.shape[:-1], np.inf))
         elif kind == "regression":
             ours.append(output.ravel())
             theirs.append(reference.ravel())
@@ -229,5 +257,6 @@ def _compare_side(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, se
             norms = np.linalg.norm(output, axis=-1) * np.linalg.norm(reference, axis=-1)
             cosines.append((output * reference).sum(-1) / np.maximum(norms, 1e-12))
     joined = {name: np.concatenate(values) if values else np.zeros(0)
-              for name, values in (("agree", agree), ("ours", ours), ("theirs", theirs), ("cosines", cosines))}
+              for name, values in (("agree", agree), ("margins", margins), ("ours", ours), ("theirs", theirs),
+                                   ("cosines", cosines))}
     return {"diff": max(diffs), "tokens": tokens, **joined}
