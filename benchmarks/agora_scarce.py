@@ -41,6 +41,7 @@ from _agora_common import (ADDED_LATER, CANDIDATES, DATA, PARENT, add_training_o
                            start, without_dev_rows_in_test)
 
 from hf_ose.agora.finetuning import FinetuneOptions, load_teacher, train_student
+from hf_ose.agora.interfaces import POOL_SPACES
 from hf_ose.agora.records import AgoraReport
 from hf_ose.tasks import load_task
 
@@ -58,7 +59,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--labelled", type=int, nargs="+", default=[250, 500, 1000],
                         help="labelled training rows per configuration (default 250 500 1000)")
     parser.add_argument("--pool-rows", type=int, default=None, help="cap on the unlabelled pool (default: all)")
-    parser.add_argument("--pool-space", choices=("teacher", "student"), default="teacher")
+    parser.add_argument("--pool-space", choices=POOL_SPACES, default="teacher")
     parser.add_argument("--max-points-per-round", type=int, default=None)
     parser.add_argument("--selection-share", type=float, default=ADDED_LATER["selection_share"],
                         help="share of the dev rows the Agora rows hold out from the sampler to choose the setting "

@@ -19,7 +19,9 @@ from hf_ose import AgoraArguments, AgoraReport, AgoraTrainer
 from hf_ose.agora import AgoraError
 from hf_ose.agora.interfaces import IGNORED, TokenizedPoint
 from hf_ose.agora.rows import pool_words_point, words_point
-from hf_ose.agora.samplers import NearestNeighbourSampler, TokenEditSampler, read_unlabelled, source_of
+from hf_ose.agora.samplers import (NearestNeighbourSampler, TokenEditSampler, head_input_features, read_unlabelled,
+                                   source_of)
+from hf_ose.distillation.losses import mean_pool
 from hf_ose.commands import compress as compress_command
 from hf_ose.commands import main
 from hf_ose.compression.settings import CompressSettings, CompressSettingsError
@@ -138,6 +140,34 @@ def test_in_the_students_space_the_sampler_embeds_with_each_rounds_best_student(
     assert type(encoder) is type(initial) and encoder is not initial
     assert not torch.equal(encoder.bert.embeddings.word_embeddings.weight,
                            initial.bert.embeddings.word_embeddings.weight)  # a trained student, not the start
+    assert trainer.agora_report.rounds[0].sources["pool"]["generated"] > 0
+
+
+def test_the_teachers_head_space_reads_what_its_output_layer_reads(tokenizer) -> None:
+    """A sequence classifier's head reads BERT's pooled [CLS] vector; a tagger's per-token inputs are averaged over
+    real tokens; a model without an output layer per label is refused, naming the other space."""
+    batch = tokenizer(["a gripping , honest film", "dull"], padding=True, return_tensors="pt")
+    classifier, tagger = tiny_student(tokenizer.vocab_size).eval(), tiny_tagger(tokenizer.vocab_size).eval()
+    with torch.no_grad():
+        assert torch.allclose(head_input_features(classifier, batch), classifier.bert(**batch).pooler_output)
+        hidden = tagger.bert(**batch).last_hidden_state
+        assert torch.allclose(head_input_features(tagger, batch), mean_pool(hidden, batch["attention_mask"]))
+        with pytest.raises(AgoraError, match=r"no output layer with one output per label.*'teacher'"):
+            head_input_features(classifier.bert, batch)
+    pool = [row["sentence"] for row in sst2_rows("train", 30)]
+    head = NearestNeighbourSampler(classifier, tokenizer, pool, features="head-input")
+    encoder = NearestNeighbourSampler(classifier, tokenizer, pool)
+    assert not torch.allclose(head.embed(pool[:4]) @ head.embed(pool).T,
+                              encoder.embed(pool[:4]) @ encoder.embed(pool).T)  # another space
+    with pytest.raises(AgoraError, match="features='pooled': choose one of mean-pooled, head-input"):
+        NearestNeighbourSampler(classifier, tokenizer, pool, features="pooled")
+
+
+@slow
+def test_in_the_teachers_head_space_the_sampler_reads_the_labellers_output_layer(tmp_path, tokenizer) -> None:
+    trainer = _trainer(tmp_path, tokenizer, unlabelled=_pool(), agora_pool_space="teacher-head", agora_max_rounds=2)
+    trainer.train()
+    assert trainer.sampler.encoder is trainer.labeller and trainer.sampler.features is head_input_features
     assert trainer.agora_report.rounds[0].sources["pool"]["generated"] > 0
 
 
@@ -274,7 +304,7 @@ def test_a_pool_without_a_labeller_or_given_twice_is_refused(tmp_path, tokenizer
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"agora_pool_space": "parent"}, "agora_pool_space='parent': choose one of teacher, student"),
+    ({"agora_pool_space": "parent"}, "agora_pool_space='parent': choose one of teacher, student, teacher-head"),
     ({"agora_max_points_per_round": 0}, "agora_max_points_per_round=0: give an integer >= 1 or None"),
     ({"agora_pool_labelled": -2}, "agora_pool_labelled=-2: give a row count >= 0, or -1"),
 ])

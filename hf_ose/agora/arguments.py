@@ -9,7 +9,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .interfaces import AgoraError
+from .interfaces import POOL_SPACES, AgoraError
 
 __all__ = ["AgoraArguments"]
 
@@ -19,8 +19,6 @@ _AGORA_FIELDS = frozenset({
     "distill", "distill_alpha", "distill_temperature", "agora_unlabelled", "agora_pool_space",
     "agora_max_points_per_round", "agora_pool_labelled",
 })
-#: Where the nearest-neighbour sampler embeds the unlabelled pool and the mistakes.
-POOL_SPACES = ("teacher", "student")
 #: TrainingArguments fields a setting may not change: where runs write, and what runs at all.
 _FIXED_FIELDS = frozenset({"output_dir", "do_train", "do_eval", "do_predict", "push_to_hub"})
 
@@ -48,8 +46,9 @@ class AgoraArguments(TrainingArguments):
                 "the pool the nearest-neighbour sampler draws from; AgoraTrainer(unlabelled=...) takes texts or a "
                 "Dataset instead."})
     agora_pool_space: str = field(default="teacher", metadata={
-        "help": "Where pool texts and mistakes are embedded: 'teacher' (the labeller model's encoder, embedded once) "
-                "or 'student' (each round's best student, the pool re-embedded every round)."})
+        "help": "Where pool texts and mistakes are embedded: 'teacher' (the labeller model's encoder, embedded once), "
+                "'teacher-head' (what the labeller's output layer reads: texts it classifies alike are near) or "
+                "'student' (each round's best student's encoder, the pool re-embedded every round)."})
     agora_max_points_per_round: int | None = field(default=None, metadata={
         "help": "Cap on the points sampled per round, taken round-robin over the mistakes nearest first (None: no "
                 "cap beyond agora_samples_per_mistake per mistake)."})

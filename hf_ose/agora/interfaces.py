@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     import numpy as np
     from transformers import PreTrainedTokenizerBase
 
+#: Where the nearest-neighbour sampler embeds the unlabelled pool and the mistakes (``agora_pool_space``), and
+#: with which features (:data:`hf_ose.agora.samplers.POOL_FEATURES`).
+POOL_SPACE_FEATURES = {"teacher": "mean-pooled", "student": "mean-pooled", "teacher-head": "head-input"}
+POOL_SPACES = tuple(POOL_SPACE_FEATURES)
+
 
 class AgoraError(HfOseError, ValueError):
     """Agora's inputs (data, settings, sampler, labeller) cannot be used as given."""

@@ -37,6 +37,37 @@ __all__ = ["SAMPLER_REGISTRY", "MaskedLMSampler", "NearestNeighbourSampler", "To
 POOL_COLUMNS = (("sentence",), ("sentence1", "sentence2"), ("text",))
 
 
+def mean_pooled_features(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A sentence embedding: the model's encoder's last hidden states, mean-pooled over real tokens."""
+    hidden = getattr(model, "base_model", model)(**batch).last_hidden_state
+    return mean_pool(hidden, batch["attention_mask"])
+
+
+def head_input_features(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What the classifier's output layer reads (e.g. BERT's pooled [CLS] vector): the features its labels are a
+    linear function of, so texts close here are texts the classifier treats alike. A token classifier's per-token
+    inputs are mean-pooled over real tokens. The output layer is the model's last ``nn.Linear`` with one output
+    per label."""
+    labels = getattr(model.config, "num_labels", None)
+    layers = [layer for layer in model.modules() if isinstance(layer, torch.nn.Linear) and layer.out_features == labels]
+    if not layers:
+        raise AgoraError(f"{type(model).__name__} has no output layer with one output per label ({labels}) to read "
+                         "features from: embed the pool with the encoder instead (agora_pool_space='teacher').")
+    captured: list[torch.Tensor] = []
+    handle = layers[-1].register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
+    try:
+        model(**batch)
+    finally:
+        handle.remove()
+    features = captured[-1]
+    return mean_pool(features, batch["attention_mask"]) if features.dim() == 3 else features
+
+
+#: How :class:`NearestNeighbourSampler` turns a batch into one vector per text, by name.
+POOL_FEATURES: dict[str, Callable[[PreTrainedModel, dict[str, torch.Tensor]], torch.Tensor]] = {
+    "mean-pooled": mean_pooled_features, "head-input": head_input_features}
+
+
 def with_side(point: Point, side: int, text: str) -> Point:
     """``point`` with side ``side`` replaced by ``text`` (the other side of a pair untouched)."""
     if isinstance(point, str):
@@ -404,8 +435,9 @@ class MaskedLMSampler(Sampler):
 
 
 class NearestNeighbourSampler(Sampler):
-    """Returns the pool sentences nearest each input by cosine similarity of ``encoder``'s mean-pooled last
-    hidden states (the parent's sentence embedding), never one that copies the input. The pool is flattened to
+    """Returns the pool sentences nearest each input by cosine similarity of ``encoder``'s ``features`` (one of
+    :data:`POOL_FEATURES`: by default its mean-pooled last hidden states, the parent's sentence embedding;
+    ``"head-input"``: what a classifier's output layer reads), never one that copies the input. The pool is flattened to
     its distinct sentences (pairs give both sides), less ``exclude``, and embedded once per encoder, on first use
     (:meth:`use_encoder` swaps the encoder, e.g. for each round's student). With ``draw_once``, a pool sentence is
     returned at most once over the sampler's life (an unlabelled pool: each text becomes one training point). For
@@ -424,7 +456,8 @@ class NearestNeighbourSampler(Sampler):
     def __init__(self, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pool: Sequence[Point], *,
                  batch_size: int = 32, max_length: int = 128, exclude: Iterable[str] = (),
                  draw_once: bool = False,
-                 as_point: Callable[[str, PreTrainedTokenizerBase, int], TokenizedPoint] | None = None) -> None:
+                 as_point: Callable[[str, PreTrainedTokenizerBase, int], TokenizedPoint] | None = None,
+                 features: str = "mean-pooled") -> None:
         excluded = set(exclude)
         self.pool = list(dict.fromkeys(text for point in pool for text in sides(point)
                                        if text.strip() and text not in excluded))
@@ -432,7 +465,9 @@ class NearestNeighbourSampler(Sampler):
             raise AgoraError("The nearest-neighbour pool holds no text (after leaving out the task's own texts): "
                              "pass unlabelled sentences (e.g. the train split's texts) as `pool`.")
         check_batching(batch_size, max_length)
-        self.encoder, self.tokenizer = encoder, tokenizer
+        if features not in POOL_FEATURES:
+            raise AgoraError(f"features={features!r}: choose one of {', '.join(POOL_FEATURES)}.")
+        self.encoder, self.tokenizer, self.features = encoder, tokenizer, POOL_FEATURES[features]
         self.batch_size, self.max_length = batch_size, max_length
         self.draw_once, self.as_point = draw_once, as_point
         self._drawn: set[str] = set()
@@ -450,8 +485,7 @@ class NearestNeighbourSampler(Sampler):
         return len(self.pool) - len(self._drawn)
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        """Unit-length mean-pooled embeddings of ``texts``, one row each, in batches, in eval mode."""
-        base = getattr(self.encoder, "base_model", self.encoder)
+        """Unit-length embeddings of ``texts`` (the sampler's ``features``), one row each, in batches, in eval mode."""
         training = self.encoder.training
         self.encoder.eval()
         rows = []
@@ -461,8 +495,7 @@ class NearestNeighbourSampler(Sampler):
                     batch = self.tokenizer(list(texts[start:start + self.batch_size]), padding=True,
                                            truncation=True, max_length=self.max_length, return_tensors="pt")
                     batch = {k: v.to(self.encoder.device) for k, v in batch.items()}
-                    hidden = base(**batch).last_hidden_state
-                    rows.append(mean_pool(hidden, batch["attention_mask"]).float().cpu())
+                    rows.append(self.features(self.encoder, batch).float().cpu())
         finally:
             self.encoder.train(training)
         return F.normalize(torch.cat(rows), dim=-1)

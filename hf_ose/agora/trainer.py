@@ -26,7 +26,7 @@ from ..io import atomic_write, ensure_writable_folder
 from ..metrics import PRIMARY_METRICS, are_entity_tags, trainer_metrics
 from .arguments import AgoraArguments
 from .finetuning import save_for_transformers
-from .interfaces import AgoraError, Labeller, Point, Sampler, TokenizedPoint, sides
+from .interfaces import POOL_SPACE_FEATURES, AgoraError, Labeller, Point, Sampler, TokenizedPoint, sides
 from .kinds import (CLASSIFICATION, REGRESSION, TOKEN_CLASSIFICATION, Labelled, _unwrapped, distillation_loss,
                     label_points, mistakes, model_kind, predicted_labels, relabelled, row_predictions)
 from .records import AgoraReport, AgoraRound, FinishedRun, load_run, run_key, save_run
@@ -86,8 +86,8 @@ class AgoraTrainer(Trainer):
     ``unlabelled`` (or ``args.agora_unlabelled``, a file) is a pool of unlabelled in-domain text (see
     :func:`hf_ose.agora.samplers.read_unlabelled`; datasets of raw text, or of words for token classification,
     whose pool sentences become untagged sentences of words for the labeller to tag). With one, the default
-    sampler is the nearest-neighbour sampler over the pool (embedded by the teacher or each round's student,
-    ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
+    sampler is the nearest-neighbour sampler over the pool (embedded by the teacher, by what the teacher's output
+    layer reads, or by each round's student: ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
     ``args.agora_pool_labelled`` pool texts can be labelled up front as extra training rows (distillation on the
     pool). The report counts points per source (``pool``, ``edits``).
     """
@@ -441,17 +441,19 @@ class AgoraTrainer(Trainer):
         if not self._pool:
             raise AgoraError("The 'nearest-neighbours' sampler draws from an unlabelled pool: give "
                              "AgoraArguments.agora_unlabelled a file, or AgoraTrainer(unlabelled=texts).")
-        if self.args.agora_pool_space == "teacher":
+        space = self.args.agora_pool_space
+        if space != "student":
             encoder, tokenizer = getattr(labeller, "model", None), getattr(labeller, "tokenizer", None)
             if not isinstance(encoder, nn.Module) or tokenizer is None:
-                raise AgoraError(f"agora_pool_space='teacher' embeds the pool with the labeller's model, and the "
+                raise AgoraError(f"agora_pool_space={space!r} embeds the pool with the labeller's model, and the "
                                  f"labeller {type(labeller).__name__} has none: pass a teacher model as labeller=, "
                                  "or set agora_pool_space='student'.")
         else:
             encoder, tokenizer = _unwrapped(model), self.processing_class
             self._sampler_follows_student = True
         self.sampler = NearestNeighbourSampler(encoder, tokenizer, self._pool, max_length=self.args.agora_max_length,
-                                               batch_size=64, draw_once=True, as_point=self._pool_point_maker())
+                                               batch_size=64, draw_once=True, as_point=self._pool_point_maker(),
+                                               features=POOL_SPACE_FEATURES[space])
         return self.sampler
 
     def _pool_point_maker(self) -> Callable[[str, PreTrainedTokenizerBase, int], TokenizedPoint] | None:

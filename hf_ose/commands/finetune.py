@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..agora.interfaces import AgoraError
+from ..agora.interfaces import POOL_SPACES, AgoraError
 from ..io import ensure_writable_folder
 from .options import add_renamed
 
@@ -49,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                          help="unlabelled in-domain text (.txt one a line, or .jsonl/.csv/.tsv with the task's text "
                               "columns, or words in 'tokens' for NER): Agora samples its points from it, near the "
                               "dev mistakes")
-    command.add_argument("--pool-space", choices=("teacher", "student"), default="teacher",
-                         help="embed --unlabelled with the teacher (once) or each round's student (default teacher)")
+    command.add_argument("--pool-space", choices=POOL_SPACES, default="teacher",
+                         help="embed --unlabelled with the teacher's encoder (once), what the teacher's output layer "
+                              "reads (teacher-head), or each round's student (default teacher)")
     command.add_argument("--max-points-per-round", type=int, help="cap on Agora's new points per round")
     command.add_argument("--pool-labelled", type=int, default=0,
                          help="--unlabelled texts the teacher labels up front as extra training rows (soft targets "
