@@ -87,9 +87,9 @@ class AgoraTrainer(Trainer):
     :func:`hf_ose.agora.samplers.read_unlabelled`; datasets of raw text, or of words for token classification,
     whose pool sentences become untagged sentences of words for the labeller to tag). With one, the default
     sampler is the nearest-neighbour sampler over the pool (embedded by the teacher, by what the teacher's output
-    layer reads, or by each round's student: ``args.agora_pool_space``), each pool text drawn at most once, the task's own texts left out; and
-    ``args.agora_pool_labelled`` pool texts can be labelled up front as extra training rows (distillation on the
-    pool). The report counts points per source (``pool``, ``edits``).
+    layer reads, or by each round's student: ``args.agora_pool_space``), each pool text drawn at most once, the
+    task's own texts left out; and ``args.agora_pool_labelled`` pool texts can be labelled up front as extra
+    training rows (distillation on the pool). The report counts points per source (``pool``, ``edits``).
     """
 
     def __init__(self, *args: Any, labeller: Any = None, sampler: Sampler | None = None, test_dataset: Any = None,
